@@ -1,0 +1,3 @@
+from connector_proxy.cli import main
+
+raise SystemExit(main())

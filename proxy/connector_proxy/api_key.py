@@ -1,0 +1,51 @@
+"""The optional shared API key (header ``Spiff-Connector-Proxy-Api-Key``), as pure ASGI middleware."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+HEADER = b"spiff-connector-proxy-api-key"
+PROTECTED_PREFIXES = ("/v1/commands", "/v1/auths", "/v1/do/", "/v1/do", "/v1/status", "/metrics")
+_UNAUTHORIZED_BODY = b'{"error":"Missing or invalid Spiff-Connector-Proxy-Api-Key header."}'
+
+
+def is_protected(path: str) -> bool:
+    return any(
+        path == p or path.startswith(p + "/") or (p.endswith("/") and path.startswith(p)) for p in PROTECTED_PREFIXES
+    )
+
+
+class ApiKeyMiddleware:
+    """Answers ``401 {"error": ...}`` on protected paths unless the header matches
+    (constant-time comparison). Liveness, docs and the browser OAuth flow stay open."""
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self.expected = api_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_protected(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        presented = b""
+        for name, value in scope["headers"]:
+            if name == HEADER:
+                presented = value
+                break
+        if hmac.compare_digest(presented, self.expected):
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(_UNAUTHORIZED_BODY)).encode()),
+                    (b"www-authenticate", b'ApiKey header="Spiff-Connector-Proxy-Api-Key"'),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _UNAUTHORIZED_BODY})

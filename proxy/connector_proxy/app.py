@@ -1,0 +1,60 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from types import MappingProxyType
+
+from fastapi import FastAPI
+
+from connector_proxy import __version__
+from connector_proxy.api_key import ApiKeyMiddleware
+from connector_proxy.embedded import EmbeddedConnectors, load_embedded
+from connector_proxy.execution import Runtime
+from connector_proxy.registry import Registry
+from connector_proxy.routers import catalog, do, health
+from connector_proxy.settings import Settings
+from connector_proxy.state import ProxyState
+
+DESCRIPTION = """\
+Connector proxy for spiff-arena. Point `SPIFFWORKFLOW_BACKEND_CONNECTOR_PROXY_URL` here.
+
+- `GET /v1/commands` lists commands, `GET /v1/auths` authentications;
+- `POST /v1/do/{connector}/{command}` runs one (v2 envelope; stable `error_code`s, see docs/errors.md).
+"""
+
+
+def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors | None = None) -> FastAPI:
+    """Build the proxy. ``settings`` default to the environment; ``embedded`` to the connector
+    packages installed here (when ``settings.embedded``)."""
+    settings = settings or Settings()
+    if embedded is None:
+        embedded = (
+            load_embedded(connector_paths=settings.connector_paths, disabled=settings.disabled_connectors)
+            if settings.embedded
+            else EmbeddedConnectors(registry=Registry.empty(), connectors=())
+        )
+    pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")
+    runtime = Runtime(config=MappingProxyType(settings.connector_config()), pool=pool, timeout=settings.command_timeout)
+    state = ProxyState(registry=embedded.registry, runtime=runtime)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+            for connector in embedded.connectors:
+                if connector.lifespan is not None:
+                    await stack.enter_async_context(connector.lifespan())
+            yield
+
+    app = FastAPI(title="spiff-arena connector proxy", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.proxy = state
+    app.state.settings = settings
+    app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(do.router)
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
+    return app

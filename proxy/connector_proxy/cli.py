@@ -1,0 +1,63 @@
+"""``connector-proxy`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from connector_proxy.app import create_app
+from connector_proxy.logging_setup import configure_logging
+from connector_proxy.settings import Settings
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        print("connector-proxy: invalid settings:", file=sys.stderr)
+        for item in error.errors(include_input=False, include_url=False):
+            name = "CONNECTOR_PROXY_" + "_".join(str(x) for x in item["loc"]).upper()
+            print(f"  {name}: {item['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format)
+    # One worker: hand uvicorn the app built from the settings read above. Several workers:
+    # each worker process builds its own app from the same environment.
+    target: Any = create_app(settings) if settings.workers == 1 else "connector_proxy.app:create_app"
+    uvicorn.run(
+        target,
+        factory=settings.workers > 1,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=args.access_log,
+        proxy_headers=True,
+        server_header=False,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="connector-proxy", description="Connector proxy for spiff-arena.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_parser = sub.add_parser("serve", help="Run the proxy (settings from CONNECTOR_PROXY_* variables).")
+    serve_parser.add_argument("--host", help="Override CONNECTOR_PROXY_HOST.")
+    serve_parser.add_argument("--port", type=int, help="Override CONNECTOR_PROXY_PORT.")
+    serve_parser.add_argument("--access-log", action="store_true", help="Log every request line.")
+    serve_parser.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

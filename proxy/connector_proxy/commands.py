@@ -1,0 +1,214 @@
+"""Commands the proxy can run in process: community classes and SDK functions."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from connector_proxy.binding import bind_parameters
+from connector_proxy.errors import DispatchError, ErrorCode
+from connector_proxy.execution import Runtime, in_thread, run_guarded
+from connector_proxy.invocation import Invocation
+from connector_proxy.outcome import Outcome, dump_json, outcome_from_result, v2_envelope
+from connector_proxy.parameters import SignatureInfo, describe_class_parameters, describe_function_parameters
+from spiff_connector_sdk import CommandError, CommandSpec, Context, Result
+
+
+class Command(Protocol):
+    """Anything the registry can list and dispatch to."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def connector(self) -> str: ...
+
+    @property
+    def source(self) -> str:
+        """Where the command comes from (for diagnostics)."""
+        ...
+
+    def catalog_entry(self) -> dict[str, Any]: ...
+
+    async def run(self, invocation: Invocation, runtime: Runtime) -> Outcome: ...
+
+
+def _catalog_entry(command_id: str, signature: SignatureInfo, description: str | None, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": command_id, "parameters": [p.catalog_entry() for p in signature.parameters]}
+    if description:
+        entry["description"] = description
+    entry.update(extra)
+    return entry
+
+
+def own_docstring(obj: object) -> str | None:
+    doc = getattr(obj, "__dict__", {}).get("__doc__")
+    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
+
+
+@dataclass(frozen=True)
+class ClassCommand:
+    """A community command: ``Cls(**params).execute(config, task_data)``, or
+    ``execute_async(config, task_data, callback_url=...)`` (answered with 202) when the class has
+    it and spiff-arena sent a callback URL."""
+
+    id: str
+    connector: str
+    cls: type
+    signature: SignatureInfo = field(repr=False)
+    description: str | None = None
+
+    @classmethod
+    def from_class(cls, connector: str, command_class: type) -> ClassCommand:
+        return cls(
+            id=f"{connector}/{command_class.__name__}",
+            connector=connector,
+            cls=command_class,
+            signature=describe_class_parameters(command_class),
+            description=own_docstring(command_class),
+        )
+
+    @property
+    def source(self) -> str:
+        return f"{self.cls.__module__}.{self.cls.__qualname__}"
+
+    def catalog_entry(self) -> dict[str, Any]:
+        return _catalog_entry(self.id, self.signature, self.description)
+
+    async def run(self, invocation: Invocation, runtime: Runtime) -> Outcome:
+        kwargs = bind_parameters(self.id, self.signature, invocation.params)
+        accepted = invocation.callback_url is not None and callable(getattr(self.cls, "execute_async", None))
+        method_name = "execute_async" if accepted else "execute"
+        method = getattr(self.cls, method_name, None)
+        if not callable(method):
+            raise DispatchError(
+                500, ErrorCode.INVALID_COMMAND_RESULT, f"Command {self.id} has no {method_name} method."
+            )
+
+        def call(instance: Any) -> Any:
+            bound = getattr(instance, method_name)
+            if accepted:
+                return bound(runtime.config, invocation.task_data, callback_url=invocation.callback_url)
+            return bound(runtime.config, invocation.task_data)
+
+        async def work() -> Any:
+            if inspect.iscoroutinefunction(method):
+                instance = self.cls(**kwargs)
+                return await call(instance)
+            return await in_thread(runtime, lambda: call(self.cls(**kwargs)))
+
+        result = await run_guarded(self.id, runtime, work)
+        return outcome_from_result(result, self.id, accepted=accepted)
+
+
+def _validation_model(command_id: str, func: Callable[..., Any]) -> type[BaseModel]:
+    """A pydantic model (lax mode) for the parameters; fields are aliased so parameter names
+    like ``json`` or ``schema`` cannot collide with pydantic's own attributes."""
+    signature = inspect.signature(func)
+    hints = inspect.get_annotations(func, eval_str=True)
+    fields: dict[str, Any] = {}
+    for index, (name, param) in enumerate(list(signature.parameters.items())[1:]):
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        annotation = hints.get(name, Any)
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[f"p{index}"] = (annotation, Field(default, alias=name))
+    config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+    model: type[BaseModel] = create_model(f"Params_{command_id.replace('/', '_')}", __config__=config, **fields)
+    return model
+
+
+def _validation_message(command_id: str, error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_input=False, include_url=False)[:10]:
+        where = ".".join(str(x) for x in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return f"Invalid parameter(s) for {command_id}: " + "; ".join(parts) + "."
+
+
+@dataclass(frozen=True)
+class SdkCommand:
+    """A command declared with the SDK: ``func(ctx, **params)`` returning a ``Result``."""
+
+    id: str
+    connector: str
+    spec: CommandSpec
+    signature: SignatureInfo = field(repr=False)
+    model: type[BaseModel] = field(repr=False)
+    is_async: bool = False
+
+    @classmethod
+    def from_spec(cls, connector: str, spec: CommandSpec) -> SdkCommand:
+        command_id = f"{connector}/{spec.name}"
+        return cls(
+            id=command_id,
+            connector=connector,
+            spec=spec,
+            signature=describe_function_parameters(spec.func),
+            model=_validation_model(command_id, spec.func),
+            is_async=inspect.iscoroutinefunction(spec.func),
+        )
+
+    @property
+    def source(self) -> str:
+        return f"{self.spec.func.__module__}.{self.spec.func.__qualname__}"
+
+    def catalog_entry(self) -> dict[str, Any]:
+        extra = {"accepts_callback": True} if self.spec.accepts_callback else {}
+        return _catalog_entry(self.id, self.signature, self.spec.description, **extra)
+
+    def _validated(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            validated = self.model.model_validate(kwargs)
+        except ValidationError as error:
+            raise DispatchError(400, ErrorCode.INVALID_PARAMETER, _validation_message(self.id, error)) from None
+        values = {info.alias or name: getattr(validated, name) for name, info in type(validated).model_fields.items()}
+        values.update(validated.model_extra or {})
+        return values
+
+    async def run(self, invocation: Invocation, runtime: Runtime) -> Outcome:
+        kwargs = self._validated(bind_parameters(self.id, self.signature, invocation.params))
+        ctx = Context(
+            config=runtime.config,
+            task_data=invocation.task_data,
+            callback_url=invocation.callback_url,
+            process_instance_id=invocation.process_instance_id,
+            process_model_identifier=invocation.process_model_identifier,
+            task_id=invocation.task_id,
+        )
+        func = self.spec.func
+
+        async def work() -> Any:
+            try:
+                if self.is_async:
+                    return await func(ctx, **kwargs)
+                return await in_thread(runtime, lambda: func(ctx, **kwargs))
+            except CommandError as error:
+                return error
+
+        result = await run_guarded(self.id, runtime, work)
+        if isinstance(result, CommandError):
+            envelope = v2_envelope(
+                result.body if result.body is not None else {},
+                http_status=result.http_status,
+                error={"error_code": result.code, "message": result.message},
+                logs=ctx.logs,
+            )
+            return Outcome(200, dump_json(envelope, self.id))
+        if isinstance(result, Result):
+            error = {"error_code": result.error.code, "message": result.error.message} if result.error else None
+            envelope = v2_envelope(
+                result.body,
+                mimetype=result.mimetype,
+                http_status=result.http_status,
+                headers=result.headers,
+                error=error,
+                logs=ctx.logs,
+            )
+            envelope.update(result.extra)
+            return Outcome(202 if result.accepted else 200, dump_json(envelope, self.id))
+        return outcome_from_result(result, self.id)

@@ -1,0 +1,63 @@
+"""Parsing a ``POST /v1/do`` body into parameters and spiff-arena metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from connector_proxy.errors import DispatchError, ErrorCode
+
+RESERVED_PREFIX = "spiff__"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One command call: its parameters and the reserved ``spiff__*`` values.
+
+    Unknown ``spiff__*`` keys are dropped; they are never passed to commands.
+    """
+
+    params: dict[str, Any]
+    task_data: dict[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None
+    process_instance_id: int | None = None
+    process_model_identifier: str | None = None
+    task_id: str | None = None
+
+
+def _optional(value: Any, kind: type) -> Any:
+    return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
+
+
+def parse_invocation(body: bytes) -> Invocation:
+    """Parse the JSON body; anything but a JSON object is ``400 invalid_request_body``."""
+    if not body.strip():
+        payload: Any = {}
+    else:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise DispatchError(400, ErrorCode.INVALID_REQUEST_BODY, "The request body is not valid JSON.") from None
+    if not isinstance(payload, dict):
+        raise DispatchError(
+            400, ErrorCode.INVALID_REQUEST_BODY, "The request body must be a JSON object of parameters."
+        )
+    params = {k: v for k, v in payload.items() if not k.startswith(RESERVED_PREFIX)}
+    task_data = payload.get("spiff__task_data")
+    if task_data is None:
+        task_data = {}
+    elif not isinstance(task_data, dict):
+        raise DispatchError(400, ErrorCode.INVALID_REQUEST_BODY, "spiff__task_data must be a JSON object.")
+    callback_url = payload.get("spiff__callback_url")
+    if callback_url is not None and not isinstance(callback_url, str):
+        raise DispatchError(400, ErrorCode.INVALID_REQUEST_BODY, "spiff__callback_url must be a string.")
+    return Invocation(
+        params=params,
+        task_data=task_data,
+        callback_url=callback_url or None,
+        process_instance_id=_optional(payload.get("spiff__process_instance_id"), int),
+        process_model_identifier=_optional(payload.get("spiff__process_model_identifier"), str),
+        task_id=_optional(payload.get("spiff__task_id"), str),
+    )

@@ -1,0 +1,109 @@
+"""The HTTP answer of a dispatched command, and turning command results into it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from connector_proxy.errors import DispatchError, ErrorCode
+
+JSON = "application/json"
+_DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Status, body bytes and media type sent back to spiff-arena unchanged."""
+
+    status: int
+    body: bytes
+    media_type: str = JSON
+
+    @classmethod
+    def from_error(cls, error: DispatchError) -> Outcome:
+        return cls(error.status, orjson.dumps(error.envelope()))
+
+
+def _invalid(command_id: str, why: str) -> DispatchError:
+    return DispatchError(500, ErrorCode.INVALID_COMMAND_RESULT, f"Command {command_id} returned {why}.")
+
+
+def dump_json(value: Any, command_id: str) -> bytes:
+    try:
+        return orjson.dumps(value, option=_DUMP_OPTIONS)
+    except (TypeError, orjson.JSONEncodeError):
+        pass
+    try:  # the stdlib encoder also takes integers beyond 64 bits and non-str dict keys
+        return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        raise _invalid(command_id, "a value that cannot be serialised as JSON") from None
+
+
+def v2_envelope(
+    body: Any,
+    *,
+    mimetype: str = JSON,
+    http_status: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    error: Mapping[str, str] | None = None,
+    logs: list[str] | None = None,
+) -> dict[str, Any]:
+    command_response: dict[str, Any] = {"body": body, "mimetype": mimetype}
+    if http_status is not None:
+        command_response["http_status"] = http_status
+    if headers is not None:
+        command_response["headers"] = dict(headers)
+    return {
+        "command_response": command_response,
+        "command_response_version": 2,
+        "error": dict(error) if error is not None else None,
+        "spiff__logs": list(logs or []),
+    }
+
+
+def outcome_from_result(result: Any, command_id: str, *, accepted: bool = False) -> Outcome:
+    """Turn what a (community) command returned into the answer the reference proxy gives.
+
+    - v2 (``command_response_version`` > 1, or a ``command_response`` key): outer 200 (202 when
+      the command was started through ``execute_async``), with all four envelope keys present.
+    - legacy v1 (``response``/``status``/``mimetype``): passed through as the reference does:
+      the ``status`` as the HTTP status, ``response`` as the body (JSON-encoded when it is not
+      text), ``mimetype`` as the content type.
+    """
+    if not isinstance(result, Mapping):
+        raise _invalid(command_id, f"{type(result).__name__} instead of a response mapping")
+    version = result.get("command_response_version")
+    if (isinstance(version, int) and version > 1) or "command_response" in result:
+        envelope = dict(result)
+        command_response = envelope.get("command_response")
+        if command_response is None:
+            envelope["command_response"] = {}
+        elif not isinstance(command_response, Mapping):
+            raise _invalid(command_id, "a command_response that is not an object")
+        envelope["command_response_version"] = version if isinstance(version, int) and version > 1 else 2
+        envelope.setdefault("error", None)
+        if envelope.get("spiff__logs") is None:
+            envelope["spiff__logs"] = []
+        return Outcome(202 if accepted else 200, dump_json(envelope, command_id))
+    if "response" in result:
+        status = result.get("status", 200)
+        try:
+            status = int(status)
+        except (TypeError, ValueError):
+            raise _invalid(command_id, "a legacy status that is not a number") from None
+        if not 100 <= status <= 599:
+            raise _invalid(command_id, "a legacy status outside 100-599")
+        response = result["response"]
+        if isinstance(response, bytes):
+            body = response
+        elif isinstance(response, str):
+            body = response.encode()
+        else:
+            body = dump_json(response, command_id)
+        mimetype = result.get("mimetype")
+        return Outcome(status, body, mimetype if isinstance(mimetype, str) and mimetype else JSON)
+    raise _invalid(command_id, "neither a v2 envelope nor a legacy response")

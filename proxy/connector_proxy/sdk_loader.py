@@ -1,0 +1,49 @@
+"""Loading first-party (SDK) connectors from the ``connector_proxy.connectors`` entry points."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint, entry_points
+
+from connector_proxy.commands import SdkCommand
+from connector_proxy.execution import exception_summary
+from connector_proxy.loading import AuthEntry, LoadResult
+from spiff_connector_sdk import Connector
+
+ENTRY_POINT_GROUP = "connector_proxy.connectors"
+
+
+def sdk_entry_points() -> list[EntryPoint]:
+    return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+
+
+def load_sdk_connector(connector: Connector) -> LoadResult:
+    result = LoadResult()
+    for spec in connector.commands.values():
+        try:
+            result.commands.append(SdkCommand.from_spec(connector.name, spec))
+        except Exception as exc:
+            result.problem(f"{connector.name}/{spec.name} cannot be described: {exception_summary(exc)}")
+    for auth in connector.auths.values():
+        auth_id = f"{connector.name}/{auth.name}"
+        entry: dict[str, object] = {"id": auth_id, "parameters": [], "kind": auth.kind}
+        if auth.description:
+            entry["description"] = auth.description
+        result.auths.append(AuthEntry(id=auth_id, connector=connector.name, entry=entry, target=auth))
+    return result
+
+
+def load_sdk_connectors(points: list[EntryPoint]) -> tuple[LoadResult, list[Connector]]:
+    result = LoadResult()
+    connectors: list[Connector] = []
+    for point in points:
+        try:
+            loaded = point.load()
+        except Exception as exc:
+            result.problem(f"entry point {point.name} ({point.value}) failed to load: {exception_summary(exc)}")
+            continue
+        if not isinstance(loaded, Connector):
+            result.problem(f"entry point {point.name} ({point.value}) is not a spiff_connector_sdk.Connector")
+            continue
+        connectors.append(loaded)
+        result.extend(load_sdk_connector(loaded))
+    return result, connectors

@@ -1,0 +1,102 @@
+"""Settings, read once from the environment (prefix ``CONNECTOR_PROXY_``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "CONNECTOR_PROXY_"
+CONFIG_KEY_PREFIX = "CONNECTOR_PROXY_CONFIG__"
+
+
+class ConfigEntriesSource(PydanticBaseSettingsSource):
+    """Collects ``CONNECTOR_PROXY_CONFIG__<KEY>=value`` variables into ``config``.
+
+    Keys keep their case, so ``CONNECTOR_PROXY_CONFIG__XERO_CLIENT_ID`` reaches
+    connectors as ``config["XERO_CLIENT_ID"]``. These entries override keys of
+    the same name from ``CONNECTOR_PROXY_CONFIG`` / ``CONNECTOR_PROXY_CONFIG_FILE``.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        entries = {
+            name[len(CONFIG_KEY_PREFIX) :]: value
+            for name, value in os.environ.items()
+            if name.startswith(CONFIG_KEY_PREFIX) and len(name) > len(CONFIG_KEY_PREFIX)
+        }
+        return {"config_entries": entries} if entries else {}
+
+
+class Settings(BaseSettings):
+    """Every setting of ``connector-proxy serve``; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    host: str = Field("0.0.0.0", description="Interface to listen on.")  # noqa: S104 - a server
+    port: int = Field(7004, ge=1, le=65535, description="TCP port (7004 is spiff-arena's default proxy URL).")
+    api_key: SecretStr | None = Field(
+        None, description="When set, /v1/commands, /v1/auths and /v1/do require header Spiff-Connector-Proxy-Api-Key."
+    )
+    command_timeout: float = Field(
+        40.0, gt=0, le=3600, description="Seconds a command may run before the proxy answers 504 command_timeout."
+    )
+    thread_pool_size: int = Field(32, ge=1, le=1024, description="Threads for synchronous (community) connectors.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, repr=False, description="JSON object handed to connectors as their config mapping."
+    )
+    config_file: Path | None = Field(None, description="JSON file with more config entries (merged under `config`).")
+    config_entries: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
+    connector_paths: list[Path] = Field(
+        default_factory=list, description="Extra directories searched for connector packages (JSON list)."
+    )
+    embedded: bool = Field(True, description="Load installed connector packages in process.")
+    disabled_connectors: list[str] = Field(
+        default_factory=list, description="Connector names to leave out of the registry (JSON list)."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+    log_format: str = Field("json", pattern="^(json|text)$", description="json (one object per line) or text.")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("CONNECTOR_PROXY_API_KEY is set but empty; unset it or give a non-empty key")
+        return value
+
+    @model_validator(mode="after")
+    def _check_config_file(self) -> Settings:
+        if self.config_file is not None and not self.config_file.is_file():
+            raise ValueError(f"CONNECTOR_PROXY_CONFIG_FILE {self.config_file} is not a readable file")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, ConfigEntriesSource(settings_cls), dotenv_settings, file_secret_settings)
+
+    def connector_config(self) -> dict[str, Any]:
+        """The mapping connectors receive as ``config``: file, then JSON, then single entries."""
+        merged: dict[str, Any] = {}
+        if self.config_file is not None:
+            loaded = orjson.loads(self.config_file.read_bytes())
+            if not isinstance(loaded, dict):
+                raise ValueError(f"CONNECTOR_PROXY_CONFIG_FILE {self.config_file} must hold a JSON object")
+            merged.update(loaded)
+        merged.update(self.config)
+        merged.update(self.config_entries)
+        return merged
