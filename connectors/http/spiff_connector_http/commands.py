@@ -1,0 +1,267 @@
+"""The six HTTP commands. Each is a thin, fully annotated signature (the proxy
+builds the catalog from it) over the shared :func:`~spiff_connector_http.execute.execute`.
+
+Parameters are those of the community ``connector-http`` ``*RequestV2``
+commands plus ``bearer_token``, ``timeout``, ``body_format`` and
+``include_response_headers``. GET and HEAD take no body, like the community
+commands. Redirects are followed for every method but HEAD (as ``requests``
+does, which the community connector uses).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from spiff_connector_http.execute import execute
+from spiff_connector_http.request import BodyFormat, RequestOptions
+from spiff_connector_sdk import Context, Param, Result
+
+Url = Annotated[
+    str,
+    Param(
+        "Absolute http:// or https:// URL to call; a query string in it is kept and merged with params.",
+        examples=("https://api.example.com/v1/items",),
+    ),
+]
+Headers = Annotated[dict[str, str] | None, Param("Request headers, name to value.")]
+Params = Annotated[
+    dict[str, Any] | None,
+    Param("Query string parameters added to the URL; a list value repeats the parameter."),
+]
+Data = Annotated[Any | None, Param("Request body, encoded as body_format says; no body when null.")]
+Format = Annotated[
+    BodyFormat,
+    Param(
+        "How data is sent: 'json' (JSON, Content-Type application/json), 'form' "
+        "(application/x-www-form-urlencoded; data must be an object) or 'raw' (data is a string sent as is; "
+        "set Content-Type in headers)."
+    ),
+]
+BasicUser = Annotated[str | None, Param("User name for HTTP Basic authentication.")]
+BasicPassword = Annotated[str | None, Param("Password for HTTP Basic authentication.", secret=True)]
+Bearer = Annotated[
+    str | None,
+    Param("Token sent as 'Authorization: Bearer <token>'; cannot be combined with basic auth.", secret=True),
+]
+Attempts = Annotated[
+    int | None,
+    Param(
+        "Attempts in total when the server answers 5xx, the connection fails or times out "
+        "(1 to 10, null means 1; waits 0.1 s, doubling up to 1 s, between attempts)."
+    ),
+]
+Timeout = Annotated[float | None, Param("Seconds to wait for each attempt (default 30, at most 300).")]
+IncludeHeaders = Annotated[bool, Param("Return the response headers (lower-cased names) as the result's headers.")]
+
+
+async def get_request(
+    ctx: Context,
+    *,
+    url: Url,
+    headers: Headers = None,
+    params: Params = None,
+    basic_auth_username: BasicUser = None,
+    basic_auth_password: BasicPassword = None,
+    bearer_token: Bearer = None,
+    attempts: Attempts = 1,
+    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+    include_response_headers: IncludeHeaders = False,
+) -> Result:
+    """Send an HTTP GET request and return the parsed response (JSON, XML as a dict, or raw text)."""
+    return await execute(
+        ctx,
+        RequestOptions(
+            method="GET",
+            url=url,
+            headers=headers,
+            params=params,
+            basic_auth_username=basic_auth_username,
+            basic_auth_password=basic_auth_password,
+            bearer_token=bearer_token,
+            attempts=attempts,
+            timeout=timeout,
+            include_response_headers=include_response_headers,
+        ),
+    )
+
+
+async def head_request(
+    ctx: Context,
+    *,
+    url: Url,
+    headers: Headers = None,
+    params: Params = None,
+    basic_auth_username: BasicUser = None,
+    basic_auth_password: BasicPassword = None,
+    bearer_token: Bearer = None,
+    attempts: Attempts = 1,
+    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+    include_response_headers: IncludeHeaders = False,
+) -> Result:
+    """Send an HTTP HEAD request (redirects are not followed) and return the status and, on request, the headers."""
+    return await execute(
+        ctx,
+        RequestOptions(
+            method="HEAD",
+            url=url,
+            headers=headers,
+            params=params,
+            basic_auth_username=basic_auth_username,
+            basic_auth_password=basic_auth_password,
+            bearer_token=bearer_token,
+            attempts=attempts,
+            timeout=timeout,
+            include_response_headers=include_response_headers,
+            follow_redirects=False,
+        ),
+    )
+
+
+async def post_request(
+    ctx: Context,
+    *,
+    url: Url,
+    headers: Headers = None,
+    params: Params = None,
+    data: Data = None,
+    body_format: Format = "json",
+    basic_auth_username: BasicUser = None,
+    basic_auth_password: BasicPassword = None,
+    bearer_token: Bearer = None,
+    attempts: Attempts = 1,
+    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+    include_response_headers: IncludeHeaders = False,
+) -> Result:
+    """Send an HTTP POST request with an optional body and return the parsed response."""
+    return await execute(
+        ctx,
+        RequestOptions(
+            method="POST",
+            url=url,
+            headers=headers,
+            params=params,
+            data=data,
+            body_format=body_format,
+            basic_auth_username=basic_auth_username,
+            basic_auth_password=basic_auth_password,
+            bearer_token=bearer_token,
+            attempts=attempts,
+            timeout=timeout,
+            include_response_headers=include_response_headers,
+        ),
+    )
+
+
+async def put_request(
+    ctx: Context,
+    *,
+    url: Url,
+    headers: Headers = None,
+    params: Params = None,
+    data: Data = None,
+    body_format: Format = "json",
+    basic_auth_username: BasicUser = None,
+    basic_auth_password: BasicPassword = None,
+    bearer_token: Bearer = None,
+    attempts: Attempts = 1,
+    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+    include_response_headers: IncludeHeaders = False,
+) -> Result:
+    """Send an HTTP PUT request with an optional body and return the parsed response."""
+    return await execute(
+        ctx,
+        RequestOptions(
+            method="PUT",
+            url=url,
+            headers=headers,
+            params=params,
+            data=data,
+            body_format=body_format,
+            basic_auth_username=basic_auth_username,
+            basic_auth_password=basic_auth_password,
+            bearer_token=bearer_token,
+            attempts=attempts,
+            timeout=timeout,
+            include_response_headers=include_response_headers,
+        ),
+    )
+
+
+async def patch_request(
+    ctx: Context,
+    *,
+    url: Url,
+    headers: Headers = None,
+    params: Params = None,
+    data: Data = None,
+    body_format: Format = "json",
+    basic_auth_username: BasicUser = None,
+    basic_auth_password: BasicPassword = None,
+    bearer_token: Bearer = None,
+    attempts: Attempts = 1,
+    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+    include_response_headers: IncludeHeaders = False,
+) -> Result:
+    """Send an HTTP PATCH request with an optional body and return the parsed response."""
+    return await execute(
+        ctx,
+        RequestOptions(
+            method="PATCH",
+            url=url,
+            headers=headers,
+            params=params,
+            data=data,
+            body_format=body_format,
+            basic_auth_username=basic_auth_username,
+            basic_auth_password=basic_auth_password,
+            bearer_token=bearer_token,
+            attempts=attempts,
+            timeout=timeout,
+            include_response_headers=include_response_headers,
+        ),
+    )
+
+
+async def delete_request(
+    ctx: Context,
+    *,
+    url: Url,
+    headers: Headers = None,
+    params: Params = None,
+    data: Data = None,
+    body_format: Format = "json",
+    basic_auth_username: BasicUser = None,
+    basic_auth_password: BasicPassword = None,
+    bearer_token: Bearer = None,
+    attempts: Attempts = 1,
+    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+    include_response_headers: IncludeHeaders = False,
+) -> Result:
+    """Send an HTTP DELETE request with an optional body and return the parsed response."""
+    return await execute(
+        ctx,
+        RequestOptions(
+            method="DELETE",
+            url=url,
+            headers=headers,
+            params=params,
+            data=data,
+            body_format=body_format,
+            basic_auth_username=basic_auth_username,
+            basic_auth_password=basic_auth_password,
+            bearer_token=bearer_token,
+            attempts=attempts,
+            timeout=timeout,
+            include_response_headers=include_response_headers,
+        ),
+    )
+
+
+COMMANDS = {
+    "GetRequestV2": get_request,
+    "HeadRequestV2": head_request,
+    "PostRequestV2": post_request,
+    "PutRequestV2": put_request,
+    "PatchRequestV2": patch_request,
+    "DeleteRequestV2": delete_request,
+}
