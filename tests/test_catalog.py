@@ -1,0 +1,60 @@
+"""The catalog endpoints: protocol shape, prebuilt snapshot with ETag, additive metadata."""
+
+from __future__ import annotations
+
+import httpx
+
+from connector_proxy.catalog import CatalogSnapshot
+from proxytest.protocol import validate
+
+HTTP_COMMANDS = {f"http/{m}RequestV2" for m in ("Get", "Head", "Post", "Put", "Patch", "Delete")}
+
+
+def test_commands_match_the_protocol_and_list_the_bundled_connector(client: httpx.Client) -> None:
+    response = client.get("/v1/commands")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    catalog = response.json()
+    validate("CommandCatalog", catalog)
+    assert {c["id"] for c in catalog} >= HTTP_COMMANDS
+    assert [c["id"] for c in catalog] == sorted(c["id"] for c in catalog)
+
+
+def test_auths_match_the_protocol(client: httpx.Client) -> None:
+    response = client.get("/v1/auths")
+    assert response.status_code == 200
+    validate("CommandCatalog", response.json())
+
+
+def test_etag_revalidation(client: httpx.Client) -> None:
+    first = client.get("/v1/commands")
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"')
+    again = client.get("/v1/commands", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    weak = client.get("/v1/commands", headers={"If-None-Match": f'"other", W/{etag}'})
+    assert weak.status_code == 304
+    stale = client.get("/v1/commands", headers={"If-None-Match": '"stale"'})
+    assert stale.status_code == 200
+    assert stale.content == first.content
+
+
+def test_snapshot_is_deterministic_and_sorted() -> None:
+    entries = [{"id": "b/B", "parameters": []}, {"id": "a/A", "parameters": []}]
+    one = CatalogSnapshot.build(entries)
+    two = CatalogSnapshot.build(list(reversed(entries)))
+    assert one == two
+    assert one.body.startswith(b'[{"id":"a/A"')
+    assert CatalogSnapshot.build(entries[:1]).etag != one.etag
+
+
+def test_http_commands_carry_additive_metadata(client: httpx.Client) -> None:
+    catalog = {c["id"]: c for c in client.get("/v1/commands").json()}
+    get = catalog["http/GetRequestV2"]
+    assert get["description"]
+    params = {p["id"]: p for p in get["parameters"]}
+    assert (params["url"]["type"], params["url"]["required"]) == ("str", True)
+    assert params["basic_auth_password"]["schema"]["writeOnly"] is True
+    assert all("schema" in p for p in get["parameters"])

@@ -1,0 +1,88 @@
+"""``connector-proxy serve`` as a real subprocess: start-up, refusal of bad settings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from proxytest.servers import free_port
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def running(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector_proxy", "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def wait_live(url: str, process: subprocess.Popen[str], budget: float = 30.0) -> None:
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"{url}/v1/liveness", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail("proxy did not become live")
+
+
+def test_serve_starts_with_bundled_connectors_and_settings_from_env() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _env(CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_PORT=str(port), CONNECTOR_PROXY_API_KEY="cli-key")
+    with running(env) as process:
+        wait_live(url, process)
+        assert httpx.get(f"{url}/v1/commands").status_code == 401
+        listed = httpx.get(f"{url}/v1/commands", headers={"Spiff-Connector-Proxy-Api-Key": "cli-key"})
+        assert listed.status_code == 200
+        assert "http/GetRequestV2" in {c["id"] for c in listed.json()}
+    output = process.stdout.read() if process.stdout else ""
+    assert "cli-key" not in output
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("CONNECTOR_PROXY_API_KEY", "", "CONNECTOR_PROXY_API_KEY"),
+        ("CONNECTOR_PROXY_PORT", "not-a-port", "CONNECTOR_PROXY_PORT"),
+    ],
+)
+def test_bad_settings_stop_start_up_with_a_clear_message(name: str, value: str, expected: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "connector_proxy", "serve"],
+        env=_env(**{name: value}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
