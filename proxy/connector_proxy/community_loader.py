@@ -21,11 +21,15 @@ from connector_proxy.loading import AuthEntry, LoadResult
 from connector_proxy.parameters import describe_class_parameters
 
 PLUGIN_PREFIX = "connector_"
+# This project's own packages share the prefix but are not connectors.
+OWN_PACKAGES = frozenset({"connector_proxy", "connector_operator"})
 
 
 def community_package_names() -> list[str]:
     """Top-level ``connector_*`` modules importable from ``sys.path``, sorted."""
-    return sorted({m.name for m in pkgutil.iter_modules() if m.name.startswith(PLUGIN_PREFIX)})
+    return sorted(
+        {m.name for m in pkgutil.iter_modules() if m.name.startswith(PLUGIN_PREFIX) and m.name not in OWN_PACKAGES}
+    )
 
 
 def _defined_classes(module: types.ModuleType) -> Iterator[type]:

@@ -65,6 +65,58 @@ def v2_envelope(
     }
 
 
+def _v2_error(value: Any, command_id: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _invalid(command_id, "an error that is not an object")
+    code = value.get("error_code")
+    if not isinstance(code, str) or not code:
+        raise _invalid(command_id, "an error without an error_code")
+    message = value.get("message", "")
+    return {**value, "message": message if isinstance(message, str) else str(message)}
+
+
+def _v2_logs(value: Any, command_id: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [item if isinstance(item, str) else str(item) for item in value]
+    raise _invalid(command_id, "spiff__logs that are not a list")
+
+
+def normalise_v2(result: Mapping[str, Any], command_id: str) -> dict[str, Any]:
+    """A v2 result made protocol-valid: missing ``body``/``mimetype``/``error``/``spiff__logs`` get
+    their defaults (null, application/json, null, []); values of the wrong type that cannot be
+    repaired without guessing (a non-integer ``http_status``, an ``error`` that is not an object)
+    make it an ``invalid_command_result``."""
+    envelope = dict(result)
+    raw_response = envelope.get("command_response")
+    if raw_response is None:
+        raw_response = {}
+    if not isinstance(raw_response, Mapping):
+        raise _invalid(command_id, "a command_response that is not an object")
+    command_response = dict(raw_response)
+    command_response.setdefault("body", None)
+    if not isinstance(command_response.get("mimetype"), str) or not command_response["mimetype"]:
+        command_response["mimetype"] = JSON
+    status = command_response.get("http_status")
+    if status is not None and (type(status) is not int or not 100 <= status <= 599):
+        raise _invalid(command_id, "an http_status that is not an integer from 100 to 599")
+    if status is None:
+        command_response.pop("http_status", None)
+    headers = command_response.get("headers")
+    if headers is not None and not isinstance(headers, Mapping):
+        raise _invalid(command_id, "headers that are not an object")
+    envelope["command_response"] = command_response
+    envelope["command_response_version"] = 2  # the protocol's only v2 value
+    envelope["error"] = _v2_error(envelope.get("error"), command_id)
+    envelope["spiff__logs"] = _v2_logs(envelope.get("spiff__logs"), command_id)
+    return envelope
+
+
 def outcome_from_result(result: Any, command_id: str, *, accepted: bool = False) -> Outcome:
     """Turn what a (community) command returned into the answer the reference proxy gives.
 
@@ -78,16 +130,7 @@ def outcome_from_result(result: Any, command_id: str, *, accepted: bool = False)
         raise _invalid(command_id, f"{type(result).__name__} instead of a response mapping")
     version = result.get("command_response_version")
     if (isinstance(version, int) and version > 1) or "command_response" in result:
-        envelope = dict(result)
-        command_response = envelope.get("command_response")
-        if command_response is None:
-            envelope["command_response"] = {}
-        elif not isinstance(command_response, Mapping):
-            raise _invalid(command_id, "a command_response that is not an object")
-        envelope["command_response_version"] = version if isinstance(version, int) and version > 1 else 2
-        envelope.setdefault("error", None)
-        if envelope.get("spiff__logs") is None:
-            envelope["spiff__logs"] = []
+        envelope = normalise_v2(result, command_id)
         return Outcome(202 if accepted else 200, dump_json(envelope, command_id))
     if "response" in result:
         status = result.get("status", 200)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,17 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "community"
 
 def install_fixture_packages(target: Path, names: list[str] | None = None) -> Path:
     """``pip install --target`` the fixture packages (offline, no build isolation); return the site dir."""
-    packages = sorted(p for p in FIXTURES.iterdir() if (p / "pyproject.toml").is_file())
+    sources = sorted(p for p in FIXTURES.iterdir() if (p / "pyproject.toml").is_file())
     if names is not None:
-        packages = [p for p in packages if p.name in names]
+        sources = [p for p in sources if p.name in names]
+    # Build from copies: setuptools leaves build/ and *.egg-info next to the sources, which would go
+    # stale between runs and be shared by concurrent sessions.
+    copies = target.parent / f"{target.name}-sources"
+    packages = []
+    for source in sources:
+        copy = copies / source.name
+        shutil.copytree(source, copy, dirs_exist_ok=False, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+        packages.append(copy)
     command = [
         sys.executable,
         "-m",
