@@ -15,6 +15,8 @@ from connector_proxy.settings import Settings
 from proxytest.packages import install_fixture_packages
 from proxytest.servers import serve_in_thread
 
+pytest_plugins = ["kube.fixtures"]  # kube_emulator: the Kubernetes API emulator
+
 
 @pytest.fixture(scope="session")
 def community_site(tmp_path_factory: pytest.TempPathFactory) -> Path:

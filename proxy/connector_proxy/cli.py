@@ -3,31 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from connector_proxy.app import create_app
 from connector_proxy.logging_setup import configure_logging
 from connector_proxy.settings import Settings
 
+S = TypeVar("S", bound=BaseSettings)
 
-def _settings_or_exit() -> Settings:
+
+def _settings_or_exit(factory: type[S], prefix: str) -> S:
+    """Read settings; on a bad value print each offending variable (never its value) and exit 2."""
     try:
-        return Settings()
+        return factory()
     except ValidationError as error:
         print("connector-proxy: invalid settings:", file=sys.stderr)
         for item in error.errors(include_input=False, include_url=False):
-            name = "CONNECTOR_PROXY_" + "_".join(str(x) for x in item["loc"]).upper()
+            name = prefix + "_".join(str(x) for x in item["loc"]).upper()
             print(f"  {name}: {item['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def serve(args: argparse.Namespace) -> int:
-    settings = _settings_or_exit()
+    settings = _settings_or_exit(Settings, "CONNECTOR_PROXY_")
     configure_logging(settings.log_level, settings.log_format)
     # One worker: hand uvicorn the app built from the settings read above. Several workers:
     # each worker process builds its own app from the same environment.
@@ -46,6 +51,16 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def operator(args: argparse.Namespace) -> int:
+    from connector_operator.runner import run_operator  # imported only for this sub-command
+    from connector_operator.settings import OperatorSettings
+
+    settings = _settings_or_exit(OperatorSettings, "CONNECTOR_OPERATOR_")
+    configure_logging(args.log_level, "json")
+    asyncio.run(run_operator(settings))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="connector-proxy", description="Connector proxy for spiff-arena.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_parser.add_argument("--port", type=int, help="Override CONNECTOR_PROXY_PORT.")
     serve_parser.add_argument("--access-log", action="store_true", help="Log every request line.")
     serve_parser.set_defaults(func=serve)
+    operator_parser = sub.add_parser(
+        "operator", help="Run the Kubernetes operator (settings from CONNECTOR_OPERATOR_* variables)."
+    )
+    operator_parser.add_argument("--log-level", default="INFO", help="Python log level.")
+    operator_parser.set_defaults(func=operator)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -1,0 +1,1 @@
+"""kopf operator turning Connector resources into running, discovered connector workloads."""

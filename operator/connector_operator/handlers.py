@@ -1,0 +1,134 @@
+"""kopf handlers: thin triggers around :func:`connector_operator.reconcile.reconcile`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import kopf
+
+from connector_operator.kube import Kube, load_configuration
+from connector_operator.manifests import CONNECTOR_ANNOTATION, labels
+from connector_operator.reconcile import RetryLater, Services, SpecRejected, claim_of, reconcile
+from connector_operator.settings import GROUP, PLURAL, VERSION, OperatorSettings
+from connector_proxy.precedence import Claim
+
+logger = logging.getLogger("connector_operator.handlers")
+MANAGED_BY = {"app.kubernetes.io/managed-by": labels("any")["app.kubernetes.io/managed-by"]}
+
+
+def _claims(index: kopf.Index[Any, Any]) -> Iterator[Claim]:
+    for store in index.values():
+        yield from store
+
+
+def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSettings) -> None:
+    """Register every handler on ``registry`` (explicit, so tests and the CLI share one set-up)."""
+
+    @kopf.on.startup(registry=registry)
+    async def configure(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
+        # Keep kopf's own bookkeeping in annotations, never in our status.
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        settings.posting.level = logging.WARNING
+        await load_configuration()
+        services = Services(kube=Kube(), http=httpx.AsyncClient(), settings=operator_settings)
+        memo["services"] = services
+        # Periodic re-discovery runs as the operator's own task, not a kopf timer: timers make kopf put a
+        # finalizer on every Connector, and nothing here needs one.
+        memo["rediscovery"] = asyncio.create_task(rediscover_forever(services))
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(memo: Any, **_: Any) -> None:
+        memo["rediscovery"].cancel()
+        services: Services = memo["services"]
+        await services.http.aclose()
+        await services.kube.close()
+
+    @kopf.index(GROUP, VERSION, PLURAL, id="command_claims", registry=registry)
+    def command_claims(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], Claim]:
+        claim = claim_of(body)
+        return {(namespace or "", name): claim} if claim is not None else {}
+
+    @kopf.index(GROUP, VERSION, PLURAL, id="secret_users", registry=registry)
+    def secret_users(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], str]:
+        from connector_operator.spec import InvalidSpec, parse_spec
+
+        try:
+            secrets = parse_spec(dict(spec)).referenced_secrets()
+        except InvalidSpec:
+            return {}
+        return {(namespace or "", secret): name for secret in secrets}
+
+    async def run(memo: Any, body: kopf.Body, command_claims: kopf.Index[Any, Any], retry: int) -> None:
+        services: Services = memo["services"]
+        try:
+            await reconcile(services, body, _claims(command_claims), retry=retry)
+        except SpecRejected as error:
+            raise kopf.PermanentError(str(error)) from None
+        except RetryLater as error:
+            raise kopf.TemporaryError(str(error), delay=error.delay) from None
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, id="converge", registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, id="converge", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, PLURAL, id="converge", registry=registry)
+    async def converge(memo: Any, body: kopf.Body, retry: int, **kwargs: Any) -> None:
+        await run(memo, body, kwargs["command_claims"], retry)
+
+    @kopf.on.field(
+        "apps",
+        "v1",
+        "deployments",
+        field="status.availableReplicas",
+        labels=MANAGED_BY,
+        id="workload",
+        registry=registry,
+    )
+    async def workload_changed(memo: Any, annotations: Mapping[str, str], namespace: str | None, **kwargs: Any) -> None:
+        owner = annotations.get(CONNECTOR_ANNOTATION)  # the full name (labels may be shortened)
+        await _reconcile_named(memo, namespace or "", owner, kwargs["command_claims"])
+
+    @kopf.on.event("v1", "secrets", id="secrets", registry=registry)
+    async def secret_changed(memo: Any, namespace: str | None, name: str, **kwargs: Any) -> None:
+        users: kopf.Index[Any, Any] = kwargs["secret_users"]
+        for connector in sorted(set(users.get((namespace or "", name), []))):
+            await _reconcile_named(memo, namespace or "", connector, kwargs["command_claims"])
+
+
+async def rediscover_once(services: Services) -> int:
+    """Reconcile every Connector once (a fresh list, so claims are consistent); return how many."""
+    bodies = await services.kube.list_connectors(services.settings.namespaces)
+    claims = [claim for claim in map(claim_of, bodies) if claim is not None]
+    for body in bodies:
+        try:
+            await reconcile(services, body, claims)
+        except (SpecRejected, RetryLater) as error:
+            logger.info("periodic re-discovery not converged", extra={"reason": str(error)})
+        except Exception as error:  # one broken Connector must not stop the others' re-discovery
+            logger.warning("periodic re-discovery failed", extra={"error": type(error).__name__})
+    return len(bodies)
+
+
+async def rediscover_forever(services: Services) -> None:
+    while True:
+        await asyncio.sleep(services.settings.discovery_interval)
+        try:
+            await rediscover_once(services)
+        except Exception as error:
+            logger.warning("listing Connectors failed", extra={"error": type(error).__name__})
+
+
+async def _reconcile_named(memo: Any, namespace: str, name: str | None, command_claims: kopf.Index[Any, Any]) -> None:
+    if not name:
+        return
+    services: Services = memo["services"]
+    body = await services.kube.get_connector(namespace, name)
+    if body is None:
+        return
+    try:
+        await reconcile(services, body, _claims(command_claims))
+    except (SpecRejected, RetryLater) as error:
+        logger.info("reconcile not converged", extra={"connector": f"{namespace}/{name}", "reason": str(error)})

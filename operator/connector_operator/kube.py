@@ -1,0 +1,123 @@
+"""The one module that talks to the Kubernetes API (``kubernetes_asyncio``), in plain dicts."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.rest import ApiException
+
+from connector_operator.settings import GROUP, PLURAL, VERSION
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+async def load_configuration() -> None:
+    """In-cluster configuration when running in a pod, else the standard kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        await config.load_kube_config()
+
+
+class Kube:
+    """Reads and writes what the operator owns: workloads, Services, Connector status, Secrets."""
+
+    def __init__(self, api: client.ApiClient | None = None) -> None:
+        self.api = api or client.ApiClient()
+        # The generated stubs reject plain-dict bodies and the documented ``_content_type`` keyword,
+        # both of which the client accepts at run time: hold the APIs as Any.
+        self.apps: Any = client.AppsV1Api(self.api)
+        self.core: Any = client.CoreV1Api(self.api)
+        self.custom: Any = client.CustomObjectsApi(self.api)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        plain: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+        return plain
+
+    async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the Deployment, or merge the desired state into the existing one."""
+        meta = body["metadata"]
+        try:
+            created = await self.apps.create_namespaced_deployment(meta["namespace"], body)
+            return self._plain(created)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        patched = await self.apps.patch_namespaced_deployment(
+            meta["name"], meta["namespace"], body, _content_type=MERGE_PATCH
+        )
+        return self._plain(patched)
+
+    async def apply_service(self, body: dict[str, Any]) -> dict[str, Any]:
+        meta = body["metadata"]
+        try:
+            created = await self.core.create_namespaced_service(meta["namespace"], body)
+            return self._plain(created)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        patched = await self.core.patch_namespaced_service(
+            meta["name"], meta["namespace"], body, _content_type=MERGE_PATCH
+        )
+        return self._plain(patched)
+
+    async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._plain(await self.apps.read_namespaced_deployment(name, namespace))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def delete_workload(self, namespace: str, name: str) -> None:
+        """Remove a Deployment and Service this operator made (for a source that no longer needs them)."""
+        for delete in (self.apps.delete_namespaced_deployment, self.core.delete_namespaced_service):
+            try:
+                await delete(name, namespace)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's decoded data, or None when it does not exist."""
+        try:
+            secret = await self.core.read_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        data = secret.data or {}
+        return {k: base64.b64decode(v).decode("utf-8", errors="replace") for k, v in data.items()}
+
+    async def patch_connector_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE_PATCH
+        )
+
+    async def get_connector(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            connector: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+            return connector
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list_connectors(self, namespaces: list[str]) -> list[dict[str, Any]]:
+        """Every Connector in the given namespaces (all namespaces when empty)."""
+        if not namespaces:
+            listed = await self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+            items: list[dict[str, Any]] = listed.get("items", [])
+            return items
+        found: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            listed = await self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+            found.extend(listed.get("items", []))
+        return found

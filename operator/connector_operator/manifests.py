@@ -1,0 +1,377 @@
+"""Pure builders of the objects a Connector owns (no I/O): Deployment, Service, names, labels.
+
+Every string that comes from the spec and lands in ``command``/``args``/``env[].value`` is escaped
+for Kubernetes' ``$(VAR)`` expansion, so a literal value is never expanded or altered; the only
+expansions are the ones these builders write themselves (index credentials from a Secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from connector_operator.settings import API_VERSION, GROUP, KIND, OperatorSettings
+from connector_operator.spec import ConnectorSpec, PipSource
+
+SERVICE_PORT = 7004
+PORT_NAME = "http"
+CONTAINER_NAME = "connector"
+INIT_CONTAINER_NAME = "install"
+RUN_AS = 10001
+SITE_DIR = "/connectors/site"
+CONFIG_ENV_PREFIX = "CONNECTOR_PROXY_CONFIG__"
+SECRETS_HASH_ANNOTATION = f"{GROUP}/secrets-hash"
+CONNECTOR_ANNOTATION = f"{GROUP}/connector"
+LIVENESS_PATH = "/v1/liveness"
+INDEX_USERNAME_ENV = "PIP_INDEX_USERNAME"
+INDEX_PASSWORD_ENV = "PIP_INDEX_PASSWORD"  # noqa: S105 - the name of a variable
+
+_MAX_NAME = 63
+_HASH_LENGTH = 8
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_HASH_LENGTH]
+
+
+def workload_name(connector_name: str) -> str:
+    """``connector-<name>``: a DNS-1123 label (valid Deployment and Service name) of at most 63 chars.
+
+    Names that had to be changed (too long, or holding dots) get a hash suffix of the original
+    name, so two Connectors never share a workload.
+    """
+    candidate = f"connector-{connector_name}"
+    safe = re.sub(r"[^a-z0-9-]", "-", candidate.lower())
+    if safe == candidate and len(safe) <= _MAX_NAME:
+        return safe
+    prefix = safe[: _MAX_NAME - _HASH_LENGTH - 1].rstrip("-")
+    return f"{prefix}-{_short_hash(connector_name)}"
+
+
+def _label_value(value: str) -> str:
+    """``value`` when it is a valid label value, else a truncated form with a hash suffix."""
+    if len(value) <= _MAX_NAME and _LABEL_VALUE.match(value):
+        return value
+    prefix = re.sub(r"[^-A-Za-z0-9_.]", "-", value)[: _MAX_NAME - _HASH_LENGTH - 1].strip("-_.")
+    return f"{prefix}-{_short_hash(value)}" if prefix else _short_hash(value)
+
+
+def selector_labels(name: str) -> dict[str, str]:
+    """The labels the Deployment selects its pods by and the Service routes to (immutable)."""
+    return {
+        "app.kubernetes.io/name": "connector",
+        "app.kubernetes.io/instance": _label_value(name),
+        "app.kubernetes.io/component": "connector-workload",
+    }
+
+
+def labels(name: str) -> dict[str, str]:
+    """The recommended ``app.kubernetes.io/*`` labels of everything owned by Connector ``name``."""
+    return {
+        **selector_labels(name),
+        "app.kubernetes.io/managed-by": "connector-operator",
+        "app.kubernetes.io/part-of": "spiff-connector-proxy",
+    }
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """The controller owner reference to the Connector (garbage collection deletes the workload)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(name: str, namespace: str, uid: str) -> dict[str, Any]:
+    return {
+        "name": workload_name(name),
+        "namespace": namespace,
+        "labels": labels(name),
+        "annotations": {CONNECTOR_ANNOTATION: name},
+        "ownerReferences": [owner_reference(name, uid)],
+    }
+
+
+def workload_port(spec: ConnectorSpec, settings: OperatorSettings) -> int:
+    """The port the workload container serves on (the image's own port for an image source)."""
+    if spec.source.image is not None:
+        return spec.source.image.port
+    return settings.workload_port
+
+
+def _escape(text: str) -> str:
+    """Protect ``text`` from Kubernetes ``$(VAR)`` expansion (``$$`` stands for a literal ``$``)."""
+    return text.replace("$", "$$")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _resources(spec: ConnectorSpec) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    if spec.resources.requests:
+        resources["requests"] = dict(spec.resources.requests)
+    if spec.resources.limits:
+        resources["limits"] = dict(spec.resources.limits)
+    return resources
+
+
+def _probe(port: int, *, period: int, failures: int, initial_delay: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": LIVENESS_PATH, "port": port, "scheme": "HTTP"},
+        "initialDelaySeconds": initial_delay,
+        "periodSeconds": period,
+        "timeoutSeconds": 3,
+        "failureThreshold": failures,
+    }
+
+
+def _config_env(spec: ConnectorSpec) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = []
+    for entry in spec.config:
+        name = CONFIG_ENV_PREFIX + entry.name
+        if entry.value_from is not None:
+            ref = entry.value_from.secret_key_ref
+            env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+        else:
+            env.append({"name": name, "value": _escape(entry.value or "")})
+    return env
+
+
+def _index_url_with_credentials(url: str) -> str:
+    """``url`` with ``$(PIP_INDEX_USERNAME):$(PIP_INDEX_PASSWORD)@`` spliced before the host."""
+    parts = urlsplit(url)
+    netloc = f"$({INDEX_USERNAME_ENV}):$({INDEX_PASSWORD_ENV})@{_escape(parts.netloc)}"
+    return urlunsplit((parts.scheme, netloc, _escape(parts.path), _escape(parts.query), _escape(parts.fragment)))
+
+
+def pip_install_command(pip: PipSource) -> list[str]:
+    """The init container's command: install the requirements into ``/connectors/site``."""
+    command = [
+        "python",
+        "-m",
+        "pip",
+        "install",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "--upgrade",  # the emptyDir survives a pod sandbox restart: replace, never skip
+        "--target",
+        SITE_DIR,
+    ]
+    if pip.index_url is not None:
+        index = pip.index_url
+        command += [
+            "--index-url",
+            _index_url_with_credentials(index) if pip.credentials_secret_ref is not None else _escape(index),
+        ]
+    for extra in pip.extra_index_urls:
+        command += ["--extra-index-url", _escape(extra)]
+    command += [_escape(requirement) for requirement in pip.requirements]
+    return command
+
+
+def _install_container(pip: PipSource, spec: ConnectorSpec, settings: OperatorSettings) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a private emptyDir
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+    ]
+    credentials = pip.credentials_secret_ref
+    if credentials is not None:
+        # Declared before use: $(VAR) in the command expands only variables of this container.
+        env += [
+            {
+                "name": INDEX_USERNAME_ENV,
+                "valueFrom": {"secretKeyRef": {"name": credentials.name, "key": credentials.username_key}},
+            },
+            {
+                "name": INDEX_PASSWORD_ENV,
+                "valueFrom": {"secretKeyRef": {"name": credentials.name, "key": credentials.password_key}},
+            },
+        ]
+    return {
+        "name": INIT_CONTAINER_NAME,
+        "image": settings.runtime_image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": pip_install_command(pip),
+        "env": env,
+        "resources": _resources(spec),
+        "securityContext": _security_context(),
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
+            {"name": "connectors", "mountPath": "/connectors"},
+        ],
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+
+
+def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str, Any]:
+    port = workload_port(spec, settings)
+    env: list[dict[str, Any]] = [
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a private emptyDir
+        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": "CONNECTOR_PROXY_HOST", "value": "0.0.0.0"},  # noqa: S104 - the pod's own interfaces
+        {"name": "CONNECTOR_PROXY_PORT", "value": str(port)},
+        {"name": "CONNECTOR_PROXY_COMMAND_TIMEOUT", "value": _number(spec.timeout_seconds)},
+        {"name": "CONNECTOR_PROXY_THREAD_POOL_SIZE", "value": str(spec.concurrency)},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - a private emptyDir
+    container: dict[str, Any] = {"name": CONTAINER_NAME}
+    if spec.source.pip is not None:
+        container["image"] = settings.runtime_image
+        container["command"] = ["connector-proxy", "serve"]
+        env.append({"name": "CONNECTOR_PROXY_CONNECTOR_PATHS", "value": json.dumps([SITE_DIR])})
+        mounts.append({"name": "connectors", "mountPath": "/connectors", "readOnly": True})
+    elif spec.source.image is not None:
+        container["image"] = spec.source.image.ref  # its own entrypoint and command
+    else:
+        raise ValueError("a url source has no workload")
+    env += _config_env(spec)
+    container.update(
+        {
+            "imagePullPolicy": settings.image_pull_policy,
+            "ports": [{"name": PORT_NAME, "containerPort": port, "protocol": "TCP"}],
+            "env": env,
+            "resources": _resources(spec),
+            "securityContext": _security_context(),
+            "readinessProbe": _probe(port, period=5, failures=3, initial_delay=1),
+            "livenessProbe": _probe(port, period=10, failures=6, initial_delay=10),
+            "volumeMounts": mounts,
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+        }
+    )
+    if spec.config_from:
+        container["envFrom"] = [
+            {"prefix": CONFIG_ENV_PREFIX, "secretRef": {"name": item.secret_ref.name}} for item in spec.config_from
+        ]
+    return container
+
+
+def build_deployment(
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: ConnectorSpec,
+    settings: OperatorSettings,
+    secrets_hash: str,
+) -> dict[str, Any]:
+    """The Deployment running Connector ``name``'s workload (pip and image sources)."""
+    if spec.source.url is not None:
+        raise ValueError("a url source has no workload")
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    pod: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # Let in-flight commands finish before the pod is killed.
+        "terminationGracePeriodSeconds": max(30, math.ceil(spec.timeout_seconds) + 5),
+        # Always present (empty for an image source), so a merge patch from pip to image removes it.
+        "initContainers": [],
+        "containers": [_main_container(spec, settings)],
+        "volumes": volumes,
+    }
+    if spec.source.pip is not None:
+        pod["initContainers"] = [_install_container(spec.source.pip, spec, settings)]
+        volumes.append({"name": "connectors", "emptyDir": {}})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(name, namespace, uid),
+        "spec": {
+            "replicas": 0 if spec.suspend else spec.replicas,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector_labels(name)},
+            # Keep the commands available during a rollout (e.g. after a Secret rotation).
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": labels(name),
+                    "annotations": {
+                        SECRETS_HASH_ANNOTATION: secrets_hash,
+                        "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
+                    },
+                },
+                "spec": pod,
+            },
+        },
+    }
+
+
+def build_service(
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: ConnectorSpec,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    """The ClusterIP Service in front of the workload: port 7004 (``http``) to the workload port."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(name, namespace, uid),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(name),
+            "ports": [
+                {
+                    "name": PORT_NAME,
+                    "port": SERVICE_PORT,
+                    "targetPort": workload_port(spec, settings),
+                    "protocol": "TCP",
+                    "appProtocol": "http",
+                }
+            ],
+        },
+    }
+
+
+def endpoint_for(name: str, namespace: str, spec: ConnectorSpec, settings: OperatorSettings) -> str:
+    """The base URL proxies and the operator reach the connector at (no trailing slash)."""
+    if spec.source.url is not None:
+        return spec.source.url.endpoint.rstrip("/")
+    return settings.service_endpoint.format(service=workload_name(name), namespace=namespace, port=SERVICE_PORT)
+
+
+def secrets_hash(secret_data: Mapping[str, Mapping[str, str] | None]) -> str:
+    """A stable sha256 (hex) over the referenced Secrets' data; a missing Secret (None) differs from ``{}``."""
+    canonical = [
+        [secret, None if data is None else sorted((str(key), str(value)) for key, value in data.items())]
+        for secret, data in sorted(secret_data.items())
+    ]
+    encoded = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()

@@ -1,0 +1,235 @@
+"""Reconciling one Connector: workload, availability, discovery, conflicts, status.
+
+Idempotent: every trigger (create, update, resume, timer, Secret change, workload change) runs
+the same function, which converges the cluster and the status to the spec.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from connector_operator import conditions as cond
+from connector_operator.conditions import Condition, merge_conditions
+from connector_operator.discovery import Catalog, DiscoveryError, discover
+from connector_operator.kube import Kube
+from connector_operator.manifests import build_deployment, build_service, endpoint_for, secrets_hash, workload_name
+from connector_operator.settings import OperatorSettings
+from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
+from connector_proxy.precedence import Claim, lost_commands
+
+logger = logging.getLogger("connector_operator.reconcile")
+
+
+class RetryLater(Exception):
+    """Not converged yet (workload starting, discovery failed): try again after ``delay`` seconds."""
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class SpecRejected(Exception):
+    """The spec is invalid; retrying cannot help until the spec changes."""
+
+
+@dataclass(frozen=True)
+class Services:
+    kube: Kube
+    http: httpx.AsyncClient
+    settings: OperatorSettings
+
+
+@dataclass(frozen=True)
+class ConnectorRef:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: str
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ConnectorRef:
+        meta = body.get("metadata", {})
+        return cls(
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta.get("uid", ""),
+            generation=int(meta.get("generation") or 1),
+            created=str(meta.get("creationTimestamp") or ""),
+            spec=body.get("spec") or {},
+            status=body.get("status") or {},
+        )
+
+
+def claim_of(body: Mapping[str, Any]) -> Claim | None:
+    """The command ids a Connector currently serves (from its status), for conflict resolution."""
+    meta = body.get("metadata", {})
+    status = body.get("status") or {}
+    if not _is_ready(status):
+        return None
+    ids = frozenset(str(c.get("id")) for c in status.get("commands") or [] if isinstance(c, Mapping))
+    return Claim(meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), ids)
+
+
+def _is_ready(status: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == cond.READY and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def backoff(retry: int) -> float:
+    return float(min(5 * 2 ** max(retry, 0), 300))
+
+
+async def _write(
+    services: Services, ref: ConnectorRef, updates: list[Condition], extra: dict[str, Any] | None = None
+) -> None:
+    status: dict[str, Any] = {
+        "observedGeneration": ref.generation,
+        "conditions": merge_conditions(ref.status.get("conditions"), updates, ref.generation),
+    }
+    status.update(extra or {})
+    await services.kube.patch_connector_status(ref.namespace, ref.name, status)
+
+
+_WITHDRAWN: dict[str, Any] = {"commands": [], "auths": [], "commandCount": 0, "catalogHash": None, "conflicts": []}
+
+
+async def _secrets_hash(services: Services, ref: ConnectorRef, spec: ConnectorSpec) -> tuple[str, list[str]]:
+    data = {name: await services.kube.secret_data(ref.namespace, name) for name in sorted(spec.referenced_secrets())}
+    missing = [name for name, value in data.items() if value is None]
+    return secrets_hash(data), missing
+
+
+async def _api_key(services: Services, ref: ConnectorRef, spec: ConnectorSpec) -> str | None:
+    url_source = spec.source.url
+    if url_source is None or url_source.api_key_secret_ref is None:
+        return None
+    secret_ref = url_source.api_key_secret_ref
+    data = await services.kube.secret_data(ref.namespace, secret_ref.name)
+    if data is None or secret_ref.key not in data:
+        raise KeyError(f"Secret {secret_ref.name} (key {secret_ref.key})")
+    return data[secret_ref.key]
+
+
+def _available(deployment: Mapping[str, Any] | None) -> bool:
+    status = (deployment or {}).get("status") or {}
+    return int(status.get("availableReplicas") or 0) >= 1
+
+
+async def reconcile(
+    services: Services, body: Mapping[str, Any], claims: Iterable[Claim], retry: int = 0
+) -> Catalog | None:
+    """Converge one Connector. Returns its catalog when Ready; raises RetryLater or SpecRejected."""
+    ref = ConnectorRef.from_body(body)
+    settings = services.settings
+    try:
+        spec = parse_spec(ref.spec)
+    except InvalidSpec as error:
+        await _write(
+            services,
+            ref,
+            [
+                Condition(cond.SPEC_VALID, False, "InvalidSpec", str(error)),
+                Condition(cond.READY, False, "InvalidSpec", str(error)),
+            ],
+            {**_WITHDRAWN, "endpoint": None},
+        )
+        raise SpecRejected(str(error)) from None
+
+    valid = Condition(cond.SPEC_VALID, True, "Valid", "The spec is valid.")
+    base: dict[str, Any] = {"sourceKind": spec.source_kind}
+    if spec.source_kind == "url" and ref.status.get("sourceKind") in ("pip", "image"):
+        await services.kube.delete_workload(ref.namespace, workload_name(ref.name))  # source switched to url
+    if spec.source_kind != "url":
+        digest, missing = await _secrets_hash(services, ref, spec)
+        if missing:
+            message = f"Referenced Secret(s) not found: {', '.join(missing)}."
+            await _write(services, ref, [valid, Condition(cond.READY, False, "SecretMissing", message)], base)
+            raise RetryLater(message, backoff(retry))
+        await services.kube.apply_deployment(
+            build_deployment(
+                name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings, secrets_hash=digest
+            )
+        )
+        await services.kube.apply_service(
+            build_service(name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings)
+        )
+    endpoint = endpoint_for(ref.name, ref.namespace, spec, settings)
+    base["endpoint"] = endpoint
+    if spec.suspend:
+        message = "spec.suspend is true: the workload is scaled to zero and its commands are withdrawn."
+        await _write(services, ref, [valid, Condition(cond.READY, False, "Suspended", message)], {**base, **_WITHDRAWN})
+        return None
+
+    updates = [valid]
+    if spec.source_kind != "url":
+        deployment = await services.kube.get_deployment(ref.namespace, workload_name(ref.name))
+        if not _available(deployment):
+            message = f"Waiting for Deployment {workload_name(ref.name)} to have an available replica."
+            await _write(
+                services,
+                ref,
+                [
+                    *updates,
+                    Condition(cond.WORKLOAD_AVAILABLE, False, "Progressing", message),
+                    Condition(cond.READY, False, "WorkloadUnavailable", message),
+                ],
+                base,
+            )
+            raise RetryLater(message, backoff(retry))
+        updates.append(Condition(cond.WORKLOAD_AVAILABLE, True, "Available", "The workload has an available replica."))
+
+    try:
+        api_key = await _api_key(services, ref, spec)
+        catalog = await discover(services.http, endpoint, api_key=api_key, timeout=settings.discovery_timeout)
+    except KeyError as missing_key:
+        message = f"API key not found: {missing_key.args[0]}."
+        await _write(services, ref, [*updates, Condition(cond.READY, False, "SecretMissing", message)], base)
+        raise RetryLater(message, backoff(retry)) from None
+    except DiscoveryError as error:
+        await _write(
+            services,
+            ref,
+            [
+                *updates,
+                Condition(cond.DISCOVERED, False, error.reason, error.message),
+                Condition(cond.READY, False, error.reason, error.message),
+            ],
+            base,
+        )
+        raise RetryLater(error.message, backoff(retry)) from None
+
+    ids = frozenset(str(c["id"]) for c in catalog.commands)
+    lost = lost_commands(Claim(ref.namespace, ref.name, ref.created, ids), claims)
+    conflicts = [f"{command_id} is served by {winner}" for command_id, winner in sorted(lost.items())]
+    conflict = (
+        Condition(cond.CONFLICT_FREE, False, "CommandIdConflict", "; ".join(conflicts) + " (older Connector wins).")
+        if conflicts
+        else Condition(cond.CONFLICT_FREE, True, "NoConflict", "No other Connector serves these command ids.")
+    )
+    count = len(catalog.commands)
+    await _write(
+        services,
+        ref,
+        [
+            *updates,
+            Condition(cond.DISCOVERED, True, "Discovered", f"{count} command(s), {len(catalog.auths)} auth(s)."),
+            conflict,
+            Condition(cond.READY, True, "Ready", f"Serving {count - len(lost)} command(s) at {endpoint}."),
+        ],
+        {
+            **base,
+            "commands": catalog.commands,
+            "auths": catalog.auths,
+            "commandCount": count,
+            "catalogHash": catalog.hash,
+            "conflicts": conflicts,
+        },
+    )
+    return catalog

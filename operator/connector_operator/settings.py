@@ -1,0 +1,62 @@
+"""Operator settings, read once from the environment (prefix ``CONNECTOR_OPERATOR_``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+GROUP = "connectors.spiffworkflow.org"
+VERSION = "v1alpha1"
+PLURAL = "connectors"
+KIND = "Connector"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class OperatorSettings(BaseSettings):
+    """Every setting of ``connector-proxy operator``; see docs/operator.md."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTOR_OPERATOR_", extra="ignore", frozen=True)
+
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Namespaces to watch (JSON list or comma-separated); empty means all namespaces.",
+    )
+    runtime_image: str = Field(
+        "ghcr.io/spiff-connector-proxy/connector-proxy:0.1.0",
+        description="Image running pip-sourced connector workloads (the project's own image).",
+    )
+    image_pull_policy: str = Field("IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")
+    discovery_interval: float = Field(60.0, gt=0, le=86400, description="Seconds between re-discoveries.")
+    discovery_timeout: float = Field(10.0, gt=0, le=300, description="Seconds allowed for one discovery request.")
+    service_endpoint: str = Field(
+        "http://{service}.{namespace}.svc:{port}",
+        description="How a workload's Service is addressed; {service}, {namespace} and {port} are filled in "
+        "(e.g. http://{service}.{namespace}.svc.example.internal:{port} for a custom cluster domain).",
+    )
+    health_port: int = Field(8080, ge=1, le=65535, description="Port of the operator's /healthz liveness endpoint.")
+    workload_port: int = Field(7004, ge=1, le=65535, description="Port connector workloads listen on.")
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("service_endpoint")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(service="s", namespace="n", port=1)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"unknown placeholder in service endpoint template: {error}") from None
+        return value
+
+    @property
+    def cluster_wide(self) -> bool:
+        return not self.namespaces

@@ -1,0 +1,261 @@
+"""The operator end to end: real kopf against the Kubernetes API emulator over HTTP, real connector
+runtimes (the proxy in embedded mode) on 127.0.0.1 for discovery."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kube.fixtures import KubeEmulator, eventually, run_operator
+
+from connector_operator.runner import build_registry
+from connector_operator.settings import API_VERSION, OperatorSettings
+from connector_proxy.app import create_app
+from connector_proxy.embedded import EmbeddedConnectors
+from connector_proxy.registry import Registry
+from connector_proxy.sdk_loader import load_sdk_connector
+from connector_proxy.settings import Settings
+from proxytest import sdk_fixture
+from proxytest.servers import free_port, serve_in_thread
+
+CRD = Path(__file__).resolve().parents[1] / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"
+NS = "default"
+KIND = "Connector"
+
+
+def runtime_app(api_key: str | None = None) -> Any:
+    loaded = load_sdk_connector(sdk_fixture.demo)
+    embedded = EmbeddedConnectors(registry=Registry.build(loaded.commands), connectors=())
+    return create_app(Settings(api_key=api_key), embedded=embedded)
+
+
+@pytest.fixture
+def runtimes() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture
+def runtime(runtimes: ExitStack) -> str:
+    """A real connector runtime on 127.0.0.1 (what a workload's pod serves)."""
+    return runtimes.enter_context(serve_in_thread(runtime_app()))
+
+
+@pytest.fixture
+async def cluster(kube_emulator: KubeEmulator, runtime: str) -> AsyncIterator[KubeEmulator]:
+    """The emulator with the CRD and the operator running; Services resolve to the ``runtime``."""
+    await prepare(kube_emulator)
+    settings = OperatorSettings(namespaces=[NS], discovery_interval=3600, service_endpoint=runtime)
+    async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
+        yield kube_emulator
+
+
+async def prepare(kube: KubeEmulator) -> None:
+    await kube.apply_crd(CRD)
+    if await kube.get("v1", "Namespace", None, NS) is None:
+        await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+
+
+async def catalog_of(runtime: str, which: str) -> Any:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{runtime}/v1/{which}")).json()
+
+
+def connector(name: str, source: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"source": source, **spec},
+    }
+
+
+def secret(name: str, **data: str) -> dict[str, Any]:
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS}, "data": encoded}
+
+
+async def status_of(kube: KubeEmulator, name: str) -> dict[str, Any]:
+    obj = await kube.get(API_VERSION, KIND, NS, name)
+    return (obj or {}).get("status") or {}
+
+
+def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
+
+
+async def wait_condition(
+    kube: KubeEmulator, name: str, kind: str, value: str, reason: str | None = None
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        status = await status_of(kube, name)
+        found = condition(status, kind)
+        if found.get("status") == value and (reason is None or found.get("reason") == reason):
+            return status
+        return None
+
+    return await eventually(probe, within=15)
+
+
+async def test_url_source_is_discovered_and_ready(cluster: KubeEmulator, runtime: str) -> None:
+    await cluster.create(connector("demo", {"url": {"endpoint": runtime}}))
+    status = await wait_condition(cluster, "demo", "Ready", "True")
+    expected = await catalog_of(runtime, "commands")
+    assert status["commands"] == expected
+    assert status["auths"] == await catalog_of(runtime, "auths")
+    assert status["commandCount"] == len(expected)
+    assert status["catalogHash"].startswith("sha256:")
+    assert (status["endpoint"], status["sourceKind"], status["observedGeneration"]) == (runtime, "url", 1)
+    assert condition(status, "ConflictFree")["status"] == "True"
+    assert await cluster.list("apps/v1", "Deployment", NS) == []
+
+
+async def test_url_source_with_api_key_secret(cluster: KubeEmulator, runtimes: ExitStack) -> None:
+    keyed = runtimes.enter_context(serve_in_thread(runtime_app(api_key="workload-key")))
+    await cluster.create(secret("demo-key", token="wrong-key"))
+    source = {"url": {"endpoint": keyed, "apiKeySecretRef": {"name": "demo-key", "key": "token"}}}
+    await cluster.create(connector("keyed", source))
+    status = await wait_condition(cluster, "keyed", "Ready", "False", "Unauthorized")
+    assert "workload-key" not in str(status) and "wrong-key" not in str(status)
+    # Rotating the Secret fixes it: the operator follows Secret changes through its index.
+    await cluster.patch("v1", "Secret", NS, "demo-key", {"data": {"token": base64.b64encode(b"workload-key").decode()}})
+    status = await wait_condition(cluster, "keyed", "Ready", "True")
+    assert status["commandCount"] > 0
+
+
+async def test_unreachable_endpoint_is_reported_and_retried(cluster: KubeEmulator) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    await cluster.create(connector("dead", {"url": {"endpoint": dead}}))
+    status = await wait_condition(cluster, "dead", "Ready", "False", "Unreachable")
+    assert condition(status, "Discovered")["reason"] == "Unreachable"
+    assert status.get("commands") in (None, [])
+
+
+async def test_invalid_spec_is_a_permanent_explained_condition(cluster: KubeEmulator) -> None:
+    bad = connector("bad", {"url": {"endpoint": "ftp://example"}, "pip": {"requirements": ["x"]}})
+    await cluster.create(bad)
+    status = await wait_condition(cluster, "bad", "Ready", "False", "InvalidSpec")
+    assert condition(status, "SpecValid")["status"] == "False"
+    assert "source" in condition(status, "SpecValid")["message"]
+    assert await cluster.list("apps/v1", "Deployment", NS) == []
+
+
+async def mark_available(kube: KubeEmulator, name: str) -> None:
+    await kube.patch_status("apps/v1", "Deployment", NS, f"connector-{name}", {"availableReplicas": 1, "replicas": 1})
+
+
+async def test_pip_source_gets_an_owned_workload_then_discovery(cluster: KubeEmulator, runtime: str) -> None:
+    await cluster.create(secret("pip-config", API_TOKEN="t0k3n-value"))
+    spec = {
+        "config": [
+            {"name": "REGION", "value": "eu"},
+            {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "pip-config", "key": "API_TOKEN"}}},
+        ]
+    }
+    await cluster.create(connector("pipped", {"pip": {"requirements": ["connector-example==1.0"]}}, **spec))
+    status = await wait_condition(cluster, "pipped", "Ready", "False", "WorkloadUnavailable")
+    owner = (await cluster.get(API_VERSION, KIND, NS, "pipped")) or {}
+    deployment = await eventually(lambda: cluster.get("apps/v1", "Deployment", NS, "connector-pipped"))
+    service = await cluster.get("v1", "Service", NS, "connector-pipped")
+    for obj in (deployment, service):
+        assert obj is not None
+        refs = obj["metadata"]["ownerReferences"]
+        assert refs[0]["uid"] == owner["metadata"]["uid"] and refs[0]["controller"] is True
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "pipped"
+    assert "t0k3n-value" not in str(deployment)
+    await mark_available(cluster, "pipped")
+    status = await wait_condition(cluster, "pipped", "Ready", "True")
+    assert condition(status, "WorkloadAvailable")["status"] == "True"
+    assert (status["endpoint"], status["sourceKind"]) == (runtime, "pip")
+    assert status["commands"] == await catalog_of(runtime, "commands")
+
+
+async def test_secret_rotation_rolls_the_workload(cluster: KubeEmulator) -> None:
+    await cluster.create(secret("rot", KEY="one"))
+    spec = {"configFrom": [{"secretRef": {"name": "rot"}}]}
+    await cluster.create(connector("rot", {"image": {"ref": "registry.example/conn@sha256:" + "a" * 64}}, **spec))
+
+    async def template_hash() -> str | None:
+        deployment = await cluster.get("apps/v1", "Deployment", NS, "connector-rot")
+        annotations = ((deployment or {}).get("spec", {}).get("template", {}).get("metadata", {})).get("annotations")
+        return (annotations or {}).get("connectors.spiffworkflow.org/secrets-hash")
+
+    first = await eventually(template_hash)
+    await cluster.patch("v1", "Secret", NS, "rot", {"data": {"KEY": base64.b64encode(b"two").decode()}})
+
+    async def changed() -> str | None:
+        current = await template_hash()
+        return current if current and current != first else None
+
+    assert await eventually(changed, within=15) != first
+
+
+async def test_suspend_scales_to_zero_and_withdraws_commands(cluster: KubeEmulator) -> None:
+    await cluster.create(connector("sus", {"pip": {"requirements": ["connector-example"]}}))
+    await eventually(lambda: cluster.get("apps/v1", "Deployment", NS, "connector-sus"))
+    await mark_available(cluster, "sus")
+    await wait_condition(cluster, "sus", "Ready", "True")
+    await cluster.patch(API_VERSION, KIND, NS, "sus", {"spec": {"suspend": True}})
+    status = await wait_condition(cluster, "sus", "Ready", "False", "Suspended")
+    assert status["commands"] == [] and status["commandCount"] == 0
+    deployment = await cluster.get("apps/v1", "Deployment", NS, "connector-sus")
+    assert deployment is not None and deployment["spec"]["replicas"] == 0
+
+
+async def _next_second() -> None:
+    start = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    for _ in range(30):  # creationTimestamp has one-second resolution
+        if datetime.datetime.now(datetime.UTC).replace(microsecond=0) > start:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_command_id_conflict_oldest_wins(cluster: KubeEmulator, runtime: str) -> None:
+    await cluster.create(connector("zeta-old", {"url": {"endpoint": runtime}}))
+    await wait_condition(cluster, "zeta-old", "Ready", "True")
+    await _next_second()
+    await cluster.create(connector("alpha-new", {"url": {"endpoint": runtime}}))
+    status = await wait_condition(cluster, "alpha-new", "ConflictFree", "False", "CommandIdConflict")
+    assert "served by default/zeta-old" in condition(status, "ConflictFree")["message"]
+    assert status["conflicts"] and all("default/zeta-old" in c for c in status["conflicts"])
+    old = await status_of(cluster, "zeta-old")
+    assert condition(old, "ConflictFree")["status"] == "True"
+
+
+async def test_update_rediscovers_and_delete_needs_no_finalizer(cluster: KubeEmulator, runtimes: ExitStack) -> None:
+    first = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await cluster.create(connector("moving", {"url": {"endpoint": first}}))
+    await wait_condition(cluster, "moving", "Ready", "True")
+    dead = f"http://127.0.0.1:{free_port()}"
+    await cluster.patch(API_VERSION, KIND, NS, "moving", {"spec": {"source": {"url": {"endpoint": dead}}}})
+    status = await wait_condition(cluster, "moving", "Ready", "False", "Unreachable")
+    assert status["observedGeneration"] == 2
+    obj = await cluster.get(API_VERSION, KIND, NS, "moving")
+    assert obj is not None and not obj["metadata"].get("finalizers")
+    await cluster.delete(API_VERSION, KIND, NS, "moving")
+    assert await eventually(lambda: _gone(cluster, "moving"))
+
+
+async def _gone(kube: KubeEmulator, name: str) -> bool:
+    return await kube.get(API_VERSION, KIND, NS, name) is None
+
+
+async def test_resume_after_restart(kube_emulator: KubeEmulator, runtime: str) -> None:
+    await prepare(kube_emulator)
+    settings = OperatorSettings(namespaces=[NS], discovery_interval=3600, service_endpoint=runtime)
+    await kube_emulator.create(connector("early", {"url": {"endpoint": runtime}}))
+    # Created while no operator runs: the next operator resumes it.
+    async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
+        await wait_condition(kube_emulator, "early", "Ready", "True")
+    dead = f"http://127.0.0.1:{free_port()}"
+    await kube_emulator.patch(API_VERSION, KIND, NS, "early", {"spec": {"source": {"url": {"endpoint": dead}}}})
+    async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
+        status = await wait_condition(kube_emulator, "early", "Ready", "False", "Unreachable")
+    assert status["observedGeneration"] == 2
