@@ -20,7 +20,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.host, settings.port) == ("0.0.0.0", 7004)
     assert settings.api_key is None
     assert 0 < settings.command_timeout < 45
-    assert settings.embedded is True
+    assert settings.embedded_enabled is True and settings.kubernetes is False
 
 
 def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -28,12 +28,12 @@ Connector proxy for spiff-arena. Point `SPIFFWORKFLOW_BACKEND_CONNECTOR_PROXY_UR
 
 def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors | None = None) -> FastAPI:
     """Build the proxy. ``settings`` default to the environment; ``embedded`` to the connector
-    packages installed here (when ``settings.embedded``)."""
+    packages installed here (when ``settings.embedded_enabled``)."""
     settings = settings or Settings()
     if embedded is None:
         embedded = (
             load_embedded(connector_paths=settings.connector_paths, disabled=settings.disabled_connectors)
-            if settings.embedded
+            if settings.embedded_enabled
             else EmbeddedConnectors(registry=Registry.empty(), connectors=())
         )
     pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")

@@ -24,6 +24,15 @@ class AuthEntry:
         return self.entry
 
 
+@dataclass(frozen=True)
+class RemoteAuthTarget:
+    """An auth served by a connector workload (Kubernetes mode): browser requests are forwarded
+    to ``endpoint`` with X-Forwarded-* headers; ``api_key`` is the workload's own key, if any."""
+
+    endpoint: str
+    api_key: str | None = field(default=None, repr=False)
+
+
 @dataclass
 class LoadResult:
     commands: list[Command] = field(default_factory=list)

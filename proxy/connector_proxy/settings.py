@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_KEY_PREFIX = "CONNECTOR_PROXY_CONFIG__"
@@ -57,13 +57,60 @@ class Settings(BaseSettings):
     connector_paths: list[Path] = Field(
         default_factory=list, description="Extra directories searched for connector packages (JSON list)."
     )
-    embedded: bool = Field(True, description="Load installed connector packages in process.")
+    embedded: bool | None = Field(
+        None,
+        description="Load installed connector packages in process. Default: on, except in Kubernetes mode "
+        "(set true there to serve both).",
+    )
+    kubernetes: bool = Field(
+        False, description="Kubernetes mode: follow Connector resources and route to their workloads."
+    )
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Kubernetes mode: namespaces whose Connectors are served (comma-separated or JSON list); "
+        "empty means the proxy's own namespace when it runs in a pod, else all namespaces.",
+    )
+    all_namespaces: bool = Field(False, description="Kubernetes mode: serve Connectors of every namespace.")
+    secrets_dir: Path | None = Field(
+        None,
+        description="Kubernetes mode: directory with mounted Secrets (<dir>/<secret>/<key>) holding API keys of "
+        "url-sourced Connectors; the proxy itself never reads Secrets through the API.",
+    )
+    forward_timeout_margin: float = Field(
+        5.0, ge=0, le=60, description="Seconds added to a Connector's timeoutSeconds when forwarding to it."
+    )
+    public_url: str | None = Field(
+        None,
+        description="The proxy's public base URL (OAuth callbacks); default: from the request and its "
+        "X-Forwarded-* headers.",
+    )
+    oauth_redirect_allowlist: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="URL prefixes an OAuth flow may send the browser back to (spiff-arena's backend URL).",
+    )
+    oauth_state_secret: SecretStr | None = Field(
+        None, description="Key signing OAuth state; the same on every replica. Required for OAuth flows."
+    )
+    oauth_state_ttl: int = Field(600, ge=30, le=3600, description="Seconds an OAuth flow may take.")
     disabled_connectors: list[str] = Field(
         default_factory=list, description="Connector names to leave out of the registry (JSON list)."
     )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="json (one object per line) or text.")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+
+    @field_validator("namespaces", "oauth_redirect_allowlist", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return orjson.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def embedded_enabled(self) -> bool:
+        return self.embedded if self.embedded is not None else not self.kubernetes
 
     @field_validator("api_key")
     @classmethod
