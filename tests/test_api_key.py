@@ -43,7 +43,7 @@ def test_right_key_passes(keyed: httpx.Client) -> None:
     assert do.status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/v1/liveness", "/liveness", "/docs", "/openapi.json"])
+@pytest.mark.parametrize("path", ["/v1/liveness", "/liveness", "/v1/readiness", "/metrics", "/docs", "/openapi.json"])
 def test_open_paths_need_no_key(keyed: httpx.Client, path: str) -> None:
     assert keyed.get(path).status_code == 200
 
@@ -62,6 +62,8 @@ def test_without_a_configured_key_everything_is_open(client: httpx.Client) -> No
         ("/v1/auth/xero/OAuth", False),
         ("/v1/authsomething", False),
         ("/v1/liveness", False),
+        ("/v1/readiness", False),
+        ("/metrics", False),
         ("/docs", False),
     ],
 )

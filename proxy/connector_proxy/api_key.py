@@ -7,7 +7,9 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 HEADER = b"spiff-connector-proxy-api-key"
-PROTECTED_PREFIXES = ("/v1/commands", "/v1/auths", "/v1/do/", "/v1/do", "/v1/status", "/metrics")
+# /metrics stays open like the liveness endpoints (Prometheus cannot send this header); it carries
+# command ids and counts only.
+PROTECTED_PREFIXES = ("/v1/commands", "/v1/auths", "/v1/do/", "/v1/do", "/v1/status")
 _UNAUTHORIZED_BODY = b'{"error":"Missing or invalid Spiff-Connector-Proxy-Api-Key header."}'
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,10 +16,15 @@ from connector_proxy import __version__
 from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.embedded import EmbeddedConnectors, load_embedded
 from connector_proxy.execution import Runtime
+from connector_proxy.kube_registry import RemoteRegistryBuilder
+from connector_proxy.kube_watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.registry import Registry
+from connector_proxy.remote import Forwarder
 from connector_proxy.routers import catalog, do, health
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
+
+logger = logging.getLogger("connector_proxy.app")
 
 DESCRIPTION = """\
 Connector proxy for spiff-arena. Point `SPIFFWORKFLOW_BACKEND_CONNECTOR_PROXY_URL` here.
@@ -24,6 +32,40 @@ Connector proxy for spiff-arena. Point `SPIFFWORKFLOW_BACKEND_CONNECTOR_PROXY_UR
 - `GET /v1/commands` lists commands, `GET /v1/auths` authentications;
 - `POST /v1/do/{connector}/{command}` runs one (v2 envelope; stable `error_code`s, see docs/errors.md).
 """
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _kubernetes_watcher(settings: Settings, state: ProxyState, forwarder: Forwarder) -> ConnectorWatcher:
+    """Kubernetes mode: every change to the Connectors rebuilds the registry and swaps it in whole."""
+    builder = RemoteRegistryBuilder(
+        forwarder, secrets_dir=settings.secrets_dir, timeout_margin=settings.forward_timeout_margin
+    )
+    local = state.registry
+    revision = local.revision
+
+    def on_change(objects: Objects) -> None:
+        nonlocal revision
+        revision += 1
+        registry = builder.build(
+            objects.values(),
+            local_commands=local.commands.values(),
+            local_auths=local.auths.values(),
+            revision=revision,
+        )
+        state.swap(registry)
+        logger.info(
+            "registry updated",
+            extra={"revision": revision, "commands": len(registry.commands), "connectors": len(objects)},
+        )
+
+    watcher = ConnectorWatcher(watched_namespaces(settings.namespaces, settings.all_namespaces), on_change)
+    state.watch_state = watcher.state
+    return watcher
 
 
 def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors | None = None) -> FastAPI:
@@ -39,14 +81,20 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")
     runtime = Runtime(config=MappingProxyType(settings.connector_config()), pool=pool, timeout=settings.command_timeout)
     state = ProxyState(registry=embedded.registry, runtime=runtime)
+    forwarder = Forwarder()
+    watcher = _kubernetes_watcher(settings, state, forwarder) if settings.kubernetes else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+            stack.push_async_callback(forwarder.aclose)
             for connector in embedded.connectors:
                 if connector.lifespan is not None:
                     await stack.enter_async_context(connector.lifespan())
+            if watcher is not None:
+                task = asyncio.create_task(watcher.run(), name="connector-watch")
+                stack.push_async_callback(_cancel, task)
             yield
 
     app = FastAPI(title="spiff-arena connector proxy", version=__version__, description=DESCRIPTION, lifespan=lifespan)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from connector_proxy.binding import bind_parameters
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime, in_thread, run_guarded
-from connector_proxy.invocation import Invocation
+from connector_proxy.invocation import parse_invocation
 from connector_proxy.outcome import Outcome, dump_json, outcome_from_result, v2_envelope
 from connector_proxy.parameters import SignatureInfo, describe_class_parameters, describe_function_parameters
 from spiff_connector_sdk import CommandError, CommandSpec, Context, Result
@@ -34,7 +34,9 @@ class Command(Protocol):
 
     def catalog_entry(self) -> dict[str, Any]: ...
 
-    async def run(self, invocation: Invocation, runtime: Runtime) -> Outcome: ...
+    async def run(self, body: bytes, runtime: Runtime) -> Outcome:
+        """Run the command for a raw ``/v1/do`` request body."""
+        ...
 
 
 def _catalog_entry(command_id: str, signature: SignatureInfo, description: str | None, **extra: Any) -> dict[str, Any]:
@@ -79,7 +81,8 @@ class ClassCommand:
     def catalog_entry(self) -> dict[str, Any]:
         return _catalog_entry(self.id, self.signature, self.description)
 
-    async def run(self, invocation: Invocation, runtime: Runtime) -> Outcome:
+    async def run(self, body: bytes, runtime: Runtime) -> Outcome:
+        invocation = parse_invocation(body)
         kwargs = bind_parameters(self.id, self.signature, invocation.params)
         accepted = invocation.callback_url is not None and callable(getattr(self.cls, "execute_async", None))
         method_name = "execute_async" if accepted else "execute"
@@ -170,7 +173,8 @@ class SdkCommand:
         values.update(validated.model_extra or {})
         return values
 
-    async def run(self, invocation: Invocation, runtime: Runtime) -> Outcome:
+    async def run(self, body: bytes, runtime: Runtime) -> Outcome:
+        invocation = parse_invocation(body)
         kwargs = self._validated(bind_parameters(self.id, self.signature, invocation.params))
         ctx = Context(
             config=runtime.config,

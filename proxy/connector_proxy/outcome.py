@@ -22,10 +22,11 @@ class Outcome:
     status: int
     body: bytes
     media_type: str = JSON
+    error_code: str | None = None  # for metrics: set on dispatch errors and failed forwards
 
     @classmethod
     def from_error(cls, error: DispatchError) -> Outcome:
-        return cls(error.status, orjson.dumps(error.envelope()))
+        return cls(error.status, orjson.dumps(error.envelope()), error_code=error.code)
 
 
 def _invalid(command_id: str, why: str) -> DispatchError:

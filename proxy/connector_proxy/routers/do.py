@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from connector_proxy.errors import DispatchError, ErrorCode
-from connector_proxy.invocation import parse_invocation
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import proxy_state
 
@@ -37,18 +37,21 @@ async def _dispatch(request: Request, command_id: str) -> Outcome:
     command = state.registry.commands.get(command_id)
     if command is None:
         raise DispatchError(404, ErrorCode.COMMAND_NOT_FOUND, f"No command {command_id} is registered.")
-    invocation = parse_invocation(await request.body())
-    return await command.run(invocation, state.runtime)
+    return await command.run(await request.body(), state.runtime)
 
 
 @router.post("/v1/do/{connector}/{command}", summary="Execute a connector command", responses=_DO_DOC)
 async def do_command(connector: str, command: str, request: Request) -> Response:
     command_id = f"{connector}/{command}"
+    started = time.perf_counter()
     try:
         outcome = await _dispatch(request, command_id)
     except DispatchError as error:
         outcome = Outcome.from_error(error)
         logger.info("command not dispatched", extra={"command": command_id, "error_code": error.code})
+    state = proxy_state(request)
+    label = command_id if command_id in state.registry.commands else "unknown"
+    state.metrics.observe(label, outcome.status, outcome.error_code, time.perf_counter() - started)
     return _respond(outcome)
 
 

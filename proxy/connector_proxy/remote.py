@@ -1,0 +1,117 @@
+"""Commands served by a connector workload (Kubernetes mode): forwarded over one pooled client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+
+from connector_proxy.errors import DispatchError, ErrorCode
+from connector_proxy.execution import Runtime
+from connector_proxy.outcome import JSON, Outcome
+
+logger = logging.getLogger("connector_proxy.remote")
+API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
+_FORWARDED_HEADERS = {"content-type": "application/json", "user-agent": "spiff-connector-proxy"}
+
+
+@dataclass(eq=False)
+class RemoteConnector:
+    """One Connector's workload: where it is, and the limits its spec sets.
+
+    The semaphore bounds the commands in flight to it; a slow or dead workload can only ever
+    hold its own slots, never the event loop or another connector's.
+    """
+
+    key: str
+    endpoint: str
+    timeout: float
+    concurrency: int
+    api_key: str | None = field(default=None, repr=False)
+    slots: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.concurrency)
+
+    def headers(self) -> dict[str, str]:
+        headers = dict(_FORWARDED_HEADERS)
+        if self.api_key:
+            headers[API_KEY_HEADER] = self.api_key
+        return headers
+
+
+class Forwarder:
+    """The proxy's one pooled HTTP client for connector workloads (created on the serving loop)."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
+            # No client-wide timeout: every forward runs under its Connector's own deadline.
+            self._client = httpx.AsyncClient(limits=limits, timeout=None, follow_redirects=False)  # noqa: S113
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+@dataclass(frozen=True)
+class RemoteCommand:
+    """A command id routed to a workload; its catalog entry is what the workload reported."""
+
+    id: str
+    connector: str
+    remote: RemoteConnector
+    entry: dict[str, Any] = field(repr=False)
+    forwarder: Forwarder = field(repr=False)
+
+    @property
+    def source(self) -> str:
+        return f"Connector {self.remote.key} at {self.remote.endpoint}"
+
+    def catalog_entry(self) -> dict[str, Any]:
+        return self.entry
+
+    async def run(self, body: bytes, runtime: Runtime) -> Outcome:
+        remote = self.remote
+        url = f"{remote.endpoint}/v1/do/{self.id}"
+        try:
+            async with asyncio.timeout(remote.timeout):
+                async with remote.slots:
+                    response = await self.forwarder.client.post(url, content=body, headers=remote.headers())
+        except TimeoutError:
+            logger.warning("connector timed out", extra={"command": self.id, "connector": remote.key})
+            raise DispatchError(
+                504,
+                ErrorCode.CONNECTOR_TIMEOUT,
+                f"Connector {remote.key} did not answer {self.id} within {remote.timeout:g} seconds.",
+            ) from None
+        except httpx.HTTPError as error:
+            logger.warning(
+                "connector unreachable",
+                extra={"command": self.id, "connector": remote.key, "error": type(error).__name__},
+            )
+            raise DispatchError(
+                503, ErrorCode.CONNECTOR_UNAVAILABLE, f"Connector {remote.key} cannot be reached for {self.id}."
+            ) from None
+        media_type = response.headers.get("content-type", JSON)
+        code = _error_code(response.content) if response.status_code >= 400 else None
+        return Outcome(response.status_code, response.content, media_type, error_code=code)
+
+
+def _error_code(body: bytes) -> str:
+    """The error_code of a failed workload answer (for metrics only), ``unknown`` if unreadable."""
+    try:
+        code = orjson.loads(body)["error"]["error_code"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "unknown"
+    return code if isinstance(code, str) and len(code) <= 100 else "unknown"
