@@ -58,3 +58,16 @@ def test_http_commands_carry_additive_metadata(client: httpx.Client) -> None:
     assert (params["url"]["type"], params["url"]["required"]) == ("str", True)
     assert params["basic_auth_password"]["schema"]["writeOnly"] is True
     assert all("schema" in p for p in get["parameters"])
+
+
+def test_gzip_is_served_to_clients_that_accept_it(client: httpx.Client) -> None:
+    plain = client.get("/v1/commands", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = client.get("/v1/commands", headers={"Accept-Encoding": "gzip, deflate"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "accept-encoding"
+    assert int(zipped.headers["content-length"]) < int(plain.headers["content-length"])
+    assert zipped.content == plain.content  # httpx decodes it
+    refused = client.get("/v1/commands", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+

@@ -343,11 +343,8 @@ def test_sdk_describer_types_and_metadata() -> None:
     by_id = {x.id: x for x in info.parameters}
     assert info.accepts_any_keyword is True
     assert by_id["url"].description == "The URL to call"
-    assert by_id["url"].schema == {
-        "type": "string",
-        "description": "The URL to call",
-        "examples": ["https://example.org"],
-    }
+    # The description is the parameter's own key; the schema does not repeat it.
+    assert by_id["url"].schema == {"type": "string", "examples": ["https://example.org"]}
     assert by_id["style"].schema["enum"] == ["plain", "loud"]
     assert by_id["token"].secret is True and by_id["token"].schema["writeOnly"] is True
     # SDK commands declare secrets explicitly with Param(secret=True); the name alone does not count.

@@ -43,7 +43,7 @@ def test_catalog_describes_sdk_parameters(sdk_client: httpx.Client) -> None:
     assert [p["id"] for p in greet["parameters"]] == ["name", "times", "style", "tags", "extra", "api_token"]
     assert (params["name"]["type"], params["name"]["required"]) == ("str", True)
     assert params["name"]["description"] == "Who to greet"
-    assert params["name"]["schema"] == {"type": "string", "description": "Who to greet", "examples": ["Ada"]}
+    assert params["name"]["schema"] == {"type": "string", "examples": ["Ada"]}
     assert (params["times"]["type"], params["times"]["required"]) == ("int", False)
     assert params["times"]["schema"]["default"] == 1
     assert params["style"]["type"] == "str"

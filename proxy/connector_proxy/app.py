@@ -16,6 +16,7 @@ from connector_proxy import __version__
 from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.embedded import EmbeddedConnectors, load_embedded
 from connector_proxy.execution import Runtime
+from connector_proxy.fastpath import FastPath
 from connector_proxy.kube_registry import RemoteRegistryBuilder
 from connector_proxy.kube_watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.registry import Registry
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(do.router)
-    if settings.api_key is not None:
+    app.add_middleware(FastPath, state=state)
+    if settings.api_key is not None:  # added last: outermost, so it guards the fast path too
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())
     return app

@@ -19,6 +19,7 @@ Both add a JSON Schema (``schema``) derived from the resolved type hints.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import types
@@ -117,15 +118,30 @@ def _json_default(value: Any) -> tuple[bool, Any]:
         return False, None
 
 
+def _derived_schema(hint: Any) -> dict[str, Any]:
+    try:
+        schema = TypeAdapter(hint).json_schema(mode="validation")
+    except Exception:
+        return {}
+    schema.pop("title", None)
+    return schema
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_schema(hint: Any) -> bytes:
+    return orjson.dumps(_derived_schema(hint))
+
+
 def json_schema_for(hint: Any, default: Any = inspect.Parameter.empty) -> dict[str, Any]:
-    """A JSON Schema for a type hint; ``{}`` (anything) when it cannot be derived."""
+    """A JSON Schema for a type hint; ``{}`` (anything) when it cannot be derived.
+
+    Derived schemas are cached per hint (registries with many commands repeat the same types)."""
     schema: dict[str, Any] = {}
     if hint is not inspect.Parameter.empty:
         try:
-            schema = TypeAdapter(hint).json_schema(mode="validation")
-        except Exception:
-            schema = {}
-        schema.pop("title", None)
+            schema = orjson.loads(_cached_schema(hint))
+        except TypeError:  # an unhashable hint: derive it uncached
+            schema = _derived_schema(hint)
     if default is not inspect.Parameter.empty:
         ok, value = _json_default(default)
         if ok:
@@ -148,9 +164,7 @@ def _param_meta(metadata: list[Any]) -> Param | None:
 
 
 def _finish_schema(schema: dict[str, Any], meta: Param | None, secret: bool) -> dict[str, Any]:
-    if meta is not None:
-        if meta.description:
-            schema["description"] = meta.description
+    if meta is not None:  # the description is the parameter's own key, not repeated in its schema
         if meta.examples:
             schema["examples"] = list(meta.examples)
         schema.update(meta.schema)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from connector_proxy.catalog import CatalogSnapshot
+from connector_proxy.dispatch import catalog_headers, catalog_status
 from connector_proxy.state import proxy_state
 
 router = APIRouter(tags=["catalog"])
@@ -20,10 +21,13 @@ _CATALOG_DOC: dict[int | str, dict[str, Any]] = {
 
 
 def _serve(snapshot: CatalogSnapshot, request: Request) -> Response:
-    headers = {"ETag": snapshot.etag, "Cache-Control": "no-cache"}
-    if snapshot.matches(request.headers.get("if-none-match")):
+    headers = catalog_headers(snapshot)
+    if catalog_status(snapshot, request.headers.get("if-none-match")) == 304:
         return Response(status_code=304, headers=headers)
-    return Response(content=snapshot.body, media_type="application/json", headers=headers)
+    body, gzipped = snapshot.encoded(request.headers.get("accept-encoding"))
+    if gzipped:
+        headers["content-encoding"] = "gzip"
+    return Response(content=body, media_type="application/json", headers=headers)
 
 
 @router.get("/v1/commands", summary="List connector commands", responses=_CATALOG_DOC)

@@ -1,0 +1,83 @@
+"""The hot endpoints served straight from ASGI, in front of FastAPI.
+
+``GET /v1/commands``, ``GET /v1/auths``, ``GET /v1/liveness`` and ``POST /v1/do/<c>/<cmd>`` are
+answered here with the same functions the FastAPI routers use (``connector_proxy.dispatch``),
+without FastAPI's per-request routing and dependency machinery; everything else (docs, OpenAPI,
+other methods, odd paths) falls through to FastAPI unchanged. The API key middleware sits outside.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connector_proxy.catalog import CatalogSnapshot
+from connector_proxy.dispatch import catalog_headers, catalog_status, dispatch
+from connector_proxy.outcome import Outcome
+from connector_proxy.state import ProxyState
+
+_JSON = b"application/json"
+_LIVENESS = b'{"ok":true}'
+_DO_PREFIX = "/v1/do/"
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class FastPath:
+    def __init__(self, app: ASGIApp, state: ProxyState) -> None:
+        self.app = app
+        self.state = state
+
+    async def _catalog(self, scope: Scope, send: Send, snapshot: CatalogSnapshot) -> None:
+        extra = [(k.encode(), v.encode()) for k, v in catalog_headers(snapshot).items()]
+        if catalog_status(snapshot, _header(scope, b"if-none-match")) == 304:
+            await send({"type": "http.response.start", "status": 304, "headers": extra})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body, gzipped = snapshot.encoded(_header(scope, b"accept-encoding"))
+        if gzipped:
+            extra.append((b"content-encoding", b"gzip"))
+        await _send(send, 200, body, _JSON, extra)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            method, path = scope["method"], scope["path"]
+            if method == "POST" and path.startswith(_DO_PREFIX):
+                connector, _, command = path[len(_DO_PREFIX) :].partition("/")
+                if connector and command and "/" not in command:
+                    outcome: Outcome = await dispatch(self.state, f"{connector}/{command}", await _read_body(receive))
+                    await _send(send, outcome.status, outcome.body, outcome.media_type.encode("latin-1"), [])
+                    return
+            elif method == "GET":
+                if path == "/v1/commands":
+                    await self._catalog(scope, send, self.state.registry.commands_catalog)
+                    return
+                if path == "/v1/auths":
+                    await self._catalog(scope, send, self.state.registry.auths_catalog)
+                    return
+                if path == "/v1/liveness":
+                    await _send(send, 200, _LIVENESS, _JSON, [])
+                    return
+        await self.app(scope, receive, send)
