@@ -344,3 +344,22 @@ async def test_api_outage_keeps_the_last_good_registry(
             await listed(proxy, set(), within=40)
     finally:
         await gate.stop()
+
+
+async def test_embedded_connectors_can_be_served_beside_the_cluster(cluster: KubeEmulator, servers: ExitStack) -> None:
+    workload = servers.enter_context(serve_in_thread(fake_workload("w", ["w/Echo", "http/GetRequestV2"])))
+    await cluster.create(connector("w", workload))
+    await eventually(lambda: _ready(cluster, "w"))
+    only_cluster = start_proxy(servers)
+    both = start_proxy(servers, embedded=True)
+    await listed(only_cluster, {"w/Echo", "http/GetRequestV2"})
+    await eventually(lambda: _has(both, "w/Echo"))
+    listed_ids = await ids(both)
+    assert {"http/PostRequestV2", "w/Echo"} <= listed_ids
+    # The in-process command wins the duplicate id: it is not forwarded to the workload.
+    answer = await post(f"{both}/v1/do/http/GetRequestV2", {"url": f"{workload}/v1/liveness"})
+    assert answer.json()["command_response"]["body"] == {"ok": True}
+
+
+async def _has(proxy: str, command_id: str) -> bool:
+    return command_id in await ids(proxy)
