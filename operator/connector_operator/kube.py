@@ -39,32 +39,21 @@ class Kube:
         plain: dict[str, Any] = self.api.sanitize_for_serialization(obj)
         return plain
 
-    async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create the Deployment, or merge the desired state into the existing one."""
+    async def _apply(self, create: Any, patch: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the object, or merge the desired state into the existing one."""
         meta = body["metadata"]
         try:
-            created = await self.apps.create_namespaced_deployment(meta["namespace"], body)
-            return self._plain(created)
+            return self._plain(await create(meta["namespace"], body))
         except ApiException as error:
             if error.status != 409:
                 raise
-        patched = await self.apps.patch_namespaced_deployment(
-            meta["name"], meta["namespace"], body, _content_type=MERGE_PATCH
-        )
-        return self._plain(patched)
+        return self._plain(await patch(meta["name"], meta["namespace"], body, _content_type=MERGE_PATCH))
+
+    async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._apply(self.apps.create_namespaced_deployment, self.apps.patch_namespaced_deployment, body)
 
     async def apply_service(self, body: dict[str, Any]) -> dict[str, Any]:
-        meta = body["metadata"]
-        try:
-            created = await self.core.create_namespaced_service(meta["namespace"], body)
-            return self._plain(created)
-        except ApiException as error:
-            if error.status != 409:
-                raise
-        patched = await self.core.patch_namespaced_service(
-            meta["name"], meta["namespace"], body, _content_type=MERGE_PATCH
-        )
-        return self._plain(patched)
+        return await self._apply(self.core.create_namespaced_service, self.core.patch_namespaced_service, body)
 
     async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

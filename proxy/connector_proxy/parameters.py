@@ -149,13 +149,6 @@ def json_schema_for(hint: Any, default: Any = inspect.Parameter.empty) -> dict[s
     return schema
 
 
-def _is_secret(name: str, metadata: list[Any], schema: dict[str, Any]) -> bool:
-    for item in metadata:
-        if isinstance(item, Param):
-            return item.secret
-    return bool(schema.get("writeOnly")) or bool(_SECRET_NAME.search(name))
-
-
 def _param_meta(metadata: list[Any]) -> Param | None:
     for item in metadata:
         if isinstance(item, Param):
@@ -173,6 +166,31 @@ def _finish_schema(schema: dict[str, Any], meta: Param | None, secret: bool) -> 
     return schema
 
 
+def _described(
+    param: inspect.Parameter, type_name: str, required: bool, hint: Any, *, secret_names: bool
+) -> ParameterInfo:
+    """One parameter's catalog entry. A ``Param(secret=...)`` decides secrecy; without one a
+    ``writeOnly`` schema (e.g. ``SecretStr``) does, and, for community classes, a secret-looking name."""
+    base, metadata = _strip_annotated(hint)
+    meta = _param_meta(metadata)
+    is_var = param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    schema = {} if is_var else json_schema_for(base, param.default)
+    if meta is not None:
+        secret = meta.secret
+    else:
+        secret = bool(schema.get("writeOnly")) or (secret_names and bool(_SECRET_NAME.search(param.name)))
+    return ParameterInfo(
+        id=param.name,
+        type=type_name,
+        required=required,
+        schema=_finish_schema(schema, meta, secret),
+        description=meta.description if meta else None,
+        secret=secret,
+        passable=not is_var and param.kind is not inspect.Parameter.POSITIONAL_ONLY,
+        fill_none_when_absent=not required and param.default is inspect.Parameter.empty and not is_var,
+    )
+
+
 def describe_class_parameters(cls: type) -> SignatureInfo:
     """Describe a community command class from its ``__init__`` (reference rules)."""
     init = cls.__init__  # type: ignore[misc]
@@ -186,23 +204,8 @@ def describe_class_parameters(cls: type) -> SignatureInfo:
         if param.name in _SKIPPED_NAMES:
             continue
         type_name, required = reference_type_and_required(param)
-        hint, metadata = _strip_annotated(hints.get(param.name, param.annotation))
-        meta = _param_meta(metadata)
-        is_var = param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-        schema = {} if is_var else json_schema_for(hint, param.default)
-        secret = _is_secret(param.name, metadata, schema)
-        described.append(
-            ParameterInfo(
-                id=param.name,
-                type=type_name,
-                required=required,
-                schema=_finish_schema(schema, meta, secret),
-                description=meta.description if meta else None,
-                secret=secret,
-                passable=not is_var and param.kind is not inspect.Parameter.POSITIONAL_ONLY,
-                fill_none_when_absent=(not required and param.default is inspect.Parameter.empty and not is_var),
-            )
-        )
+        hint = hints.get(param.name, param.annotation)
+        described.append(_described(param, type_name, required, hint, secret_names=True))
     return SignatureInfo(parameters=tuple(described), accepts_any_keyword=accepts_any_keyword)
 
 
@@ -245,21 +248,8 @@ def describe_function_parameters(func: Callable[..., Any]) -> SignatureInfo:
             continue
         if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY):
             raise TypeError(f"{func.__qualname__}: parameter {param.name} must be passable by keyword")
-        hint, metadata = _strip_annotated(hints.get(param.name, param.annotation))
-        meta = _param_meta(metadata)
-        type_name, optional = _sdk_type_name(hint)
-        schema = json_schema_for(hint, param.default)
-        secret = _is_secret(param.name, metadata, schema) if meta is not None else bool(schema.get("writeOnly"))
+        hint = hints.get(param.name, param.annotation)
+        type_name, optional = _sdk_type_name(_strip_annotated(hint)[0])
         required = param.default is inspect.Parameter.empty and not optional
-        described.append(
-            ParameterInfo(
-                id=param.name,
-                type=type_name,
-                required=required,
-                schema=_finish_schema(schema, meta, secret),
-                description=meta.description if meta else None,
-                secret=secret,
-                fill_none_when_absent=(not required and param.default is inspect.Parameter.empty),
-            )
-        )
+        described.append(_described(param, type_name, required, hint, secret_names=False))
     return SignatureInfo(parameters=tuple(described), accepts_any_keyword=accepts_any_keyword)

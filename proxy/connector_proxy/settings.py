@@ -15,6 +15,15 @@ ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_KEY_PREFIX = "CONNECTOR_PROXY_CONFIG__"
 
 
+def split_list(value: object) -> object:
+    """A list setting from the environment: a JSON list, or comma-separated words."""
+    if isinstance(value, str):
+        if value.strip().startswith("["):
+            return orjson.loads(value)
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 class ConfigEntriesSource(PydanticBaseSettingsSource):
     """Collects ``CONNECTOR_PROXY_CONFIG__<KEY>=value`` variables into ``config``.
 
@@ -102,11 +111,7 @@ class Settings(BaseSettings):
     @field_validator("namespaces", "oauth_redirect_allowlist", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            if value.strip().startswith("["):
-                return orjson.loads(value)
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return split_list(value)
 
     @property
     def embedded_enabled(self) -> bool:
