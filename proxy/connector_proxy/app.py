@@ -21,7 +21,7 @@ from connector_proxy.kube_registry import RemoteRegistryBuilder
 from connector_proxy.kube_watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.registry import Registry
 from connector_proxy.remote import Forwarder
-from connector_proxy.routers import catalog, do, health
+from connector_proxy.routers import auth, catalog, do, health
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
 
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         async with AsyncExitStack() as stack:
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
             stack.push_async_callback(forwarder.aclose)
+            stack.push_async_callback(auth.aclose_forward_client)
             for connector in embedded.connectors:
                 if connector.lifespan is not None:
                     await stack.enter_async_context(connector.lifespan())
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(do.router)
+    app.include_router(auth.router)
     app.add_middleware(FastPath, state=state)
     if settings.api_key is not None:  # added last: outermost, so it guards the fast path too
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value())

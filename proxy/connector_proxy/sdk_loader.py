@@ -7,7 +7,9 @@ from importlib.metadata import EntryPoint, entry_points
 from connector_proxy.commands import SdkCommand
 from connector_proxy.execution import exception_summary
 from connector_proxy.loading import AuthEntry, LoadResult
+from connector_proxy.oauth_config import catalog_metadata
 from spiff_connector_sdk import Connector
+from spiff_connector_sdk.connector import OAUTH2
 
 ENTRY_POINT_GROUP = "connector_proxy.connectors"
 
@@ -25,9 +27,15 @@ def load_sdk_connector(connector: Connector) -> LoadResult:
             result.problem(f"{connector.name}/{spec.name} cannot be described: {exception_summary(exc)}")
     for auth in connector.auths.values():
         auth_id = f"{connector.name}/{auth.name}"
-        entry: dict[str, object] = {"id": auth_id, "parameters": [], "kind": auth.kind}
+        entry: dict[str, object] = {"id": auth_id, "parameters": []}
         if auth.description:
             entry["description"] = auth.description
+        entry.update(catalog_metadata(auth))
+        if auth.kind == OAUTH2:
+            try:
+                auth.oauth2_settings()
+            except ValueError as error:
+                result.problem(f"{auth_id} has invalid oauth2 settings: {error}")
         result.auths.append(AuthEntry(id=auth_id, connector=connector.name, entry=entry, target=auth))
     return result
 

@@ -18,7 +18,7 @@ The SDK has no third-party dependencies: the proxy derives the catalog (types,
 JSON Schema, descriptions) from these declarations.
 """
 
-from spiff_connector_sdk.connector import AuthSpec, CommandSpec, Connector
+from spiff_connector_sdk.connector import AuthSpec, CommandSpec, Connector, OAuth2Settings
 from spiff_connector_sdk.context import Context
 from spiff_connector_sdk.params import Param
 from spiff_connector_sdk.result import Accepted, CommandError, ErrorInfo, Result
@@ -31,6 +31,7 @@ __all__ = [
     "Connector",
     "Context",
     "ErrorInfo",
+    "OAuth2Settings",
     "Param",
     "Result",
 ]

@@ -1,0 +1,243 @@
+"""The browser OAuth flow: ``GET /v1/auth/{connector}/{auth}`` and ``.../callback``.
+
+spiff-arena sends the user's browser to the first with a ``redirect_url`` (not URL-encoded); the
+proxy redirects to the provider with a sealed ``state``; the provider sends the browser to the
+callback, which redeems the code and redirects to ``redirect_url`` + ``response=<token set JSON>``.
+In Kubernetes mode both requests are forwarded to the connector's workload. These paths are not
+behind the API key (a browser cannot send it); the redirect allow-list and the sealed state
+protect them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from connector_proxy.loading import AuthEntry, RemoteAuthTarget
+from connector_proxy.oauth_errors import NO_STORE_HEADERS, OAuthErrorCode, OAuthFlowError
+from connector_proxy.oauth_flow import (
+    authorization_url,
+    client_config,
+    exchange_code,
+    new_code_verifier,
+    safe_error_code,
+)
+from connector_proxy.oauth_redirect import (
+    check_redirect_url,
+    describe,
+    forwarded_headers,
+    public_base_url,
+    raw_redirect_url,
+    with_response,
+)
+from connector_proxy.oauth_state import StateCodec
+from connector_proxy.remote import API_KEY_HEADER
+from connector_proxy.settings import Settings
+from connector_proxy.state import proxy_state
+
+router = APIRouter(tags=["authentication"])
+logger = logging.getLogger("connector_proxy.oauth")
+
+FORWARD_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Headers of a workload's answer that reach the browser (status and body pass unchanged too).
+_PASSED_HEADERS = ("location", "content-type", "cache-control", "pragma", "referrer-policy")
+
+_AUTH_DOC: dict[int | str, dict[str, Any]] = {
+    302: {"description": "Redirect to the provider (start) or to redirect_url with response=<token set> (callback)."},
+    400: {"description": "oauth_redirect_not_allowed, oauth_state_*, oauth_provider_error, oauth_not_supported."},
+    404: {"description": "auth_not_found."},
+    500: {"description": "oauth_not_configured."},
+    502: {"description": "oauth_token_exchange_failed."},
+    503: {"description": "connector_unavailable (Kubernetes mode)."},
+    504: {"description": "connector_timeout (Kubernetes mode)."},
+}
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def forward_client() -> httpx.AsyncClient:
+    """The one pooled client forwarding browser requests to workloads (one per event loop)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+        client = httpx.AsyncClient(limits=limits, timeout=FORWARD_TIMEOUT, follow_redirects=False)
+        _clients[loop] = client
+    return client
+
+
+async def aclose_forward_client() -> None:
+    """Close this event loop's forwarding client (call at shutdown)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _entry(request: Request, connector: str, auth: str) -> AuthEntry:
+    auth_id = f"{connector}/{auth}"
+    entry = proxy_state(request).registry.auths.get(auth_id)
+    if entry is None:
+        raise OAuthFlowError(404, OAuthErrorCode.AUTH_NOT_FOUND, f"No authentication {auth_id} is registered.")
+    return entry
+
+
+def _codec(settings: Settings) -> StateCodec:
+    secret = settings.oauth_state_secret.get_secret_value() if settings.oauth_state_secret else ""
+    if not secret:
+        raise OAuthFlowError(
+            500,
+            OAuthErrorCode.OAUTH_NOT_CONFIGURED,
+            "OAuth flows need CONNECTOR_PROXY_OAUTH_STATE_SECRET (a long random string, the same on every replica).",
+        )
+    return StateCodec(secret, settings.oauth_state_ttl)
+
+
+def _redirect(location: str) -> Response:
+    return Response(status_code=302, headers={"Location": location, **NO_STORE_HEADERS})
+
+
+async def _forward(request: Request, entry: AuthEntry, target: RemoteAuthTarget, suffix: str) -> Response:
+    """Kubernetes mode: the workload runs the flow; it builds its callback URL on this proxy's
+    public URL from the X-Forwarded-* headers. Its answer reaches the browser unchanged."""
+    base = public_base_url(request, _settings(request).public_url)
+    url = httpx.URL(f"{target.endpoint}/v1/auth/{entry.id}{suffix}")
+    query = request.scope.get("query_string", b"")
+    if query:
+        url = url.copy_with(query=query)
+    headers = {**forwarded_headers(base), "User-Agent": "spiff-connector-proxy"}
+    if target.api_key:
+        headers[API_KEY_HEADER] = target.api_key
+    try:
+        answer = await forward_client().get(url, headers=headers)
+    except httpx.TimeoutException:
+        logger.warning("oauth forward timed out", extra={"auth": entry.id, "endpoint": target.endpoint})
+        raise OAuthFlowError(
+            504, OAuthErrorCode.CONNECTOR_TIMEOUT, f"The connector serving {entry.id} did not answer in time."
+        ) from None
+    except httpx.HTTPError as error:
+        logger.warning(
+            "oauth forward failed",
+            extra={"auth": entry.id, "endpoint": target.endpoint, "error": type(error).__name__},
+        )
+        raise OAuthFlowError(
+            503, OAuthErrorCode.CONNECTOR_UNAVAILABLE, f"The connector serving {entry.id} cannot be reached."
+        ) from None
+    passed = {name: answer.headers[name] for name in _PASSED_HEADERS if name in answer.headers}
+    return Response(content=answer.content, status_code=answer.status_code, headers=passed)
+
+
+async def _start(request: Request, connector: str, auth: str) -> Response:
+    entry = _entry(request, connector, auth)
+    if isinstance(entry.target, RemoteAuthTarget):
+        return await _forward(request, entry, entry.target, "")
+    settings = _settings(request)
+    redirect_url = check_redirect_url(
+        raw_redirect_url(request.scope.get("query_string", b"")), settings.oauth_redirect_allowlist
+    )
+    codec = _codec(settings)
+    client = await client_config(entry, proxy_state(request).runtime)
+    callback_url = f"{public_base_url(request, settings.public_url)}/v1/auth/{entry.id}/callback"
+    verifier = new_code_verifier() if client.pkce else None
+    state = codec.seal(auth_id=entry.id, redirect_url=redirect_url, callback_url=callback_url, code_verifier=verifier)
+    location = authorization_url(client, callback_url=callback_url, state=state, code_verifier=verifier)
+    logger.info("oauth flow started", extra={"auth": entry.id, "redirect": describe(redirect_url)})
+    return _redirect(location)
+
+
+async def _callback(request: Request, connector: str, auth: str) -> Response:
+    entry = _entry(request, connector, auth)
+    if isinstance(entry.target, RemoteAuthTarget):
+        return await _forward(request, entry, entry.target, "/callback")
+    settings = _settings(request)
+    params = request.query_params
+    provider_error = params.get("error")
+    if provider_error is not None:
+        reason = safe_error_code(provider_error) or "unknown"
+        logger.info("oauth provider error", extra={"auth": entry.id, "oauth_error": reason})
+        raise OAuthFlowError(
+            400,
+            OAuthErrorCode.PROVIDER_ERROR,
+            f"The provider did not authorize {entry.id} ({reason}); nothing was stored. Start again from spiff-arena.",
+        )
+    flow = _codec(settings).open(params.get("state") or "")
+    if flow.auth_id != entry.id:
+        raise OAuthFlowError(
+            400,
+            OAuthErrorCode.STATE_MISMATCH,
+            f"This sign-in was started for another authentication, not {entry.id}; start it again.",
+        )
+    # The allow-list may have changed since the flow started (or the secret leaked): check again.
+    redirect_url = check_redirect_url(flow.redirect_url, settings.oauth_redirect_allowlist)
+    code = params.get("code")
+    if not code:
+        raise OAuthFlowError(
+            400, OAuthErrorCode.PROVIDER_ERROR, f"The provider sent neither a code nor an error for {entry.id}."
+        )
+    client = await client_config(entry, proxy_state(request).runtime)
+    token = await exchange_code(client, code=code, callback_url=flow.callback_url, code_verifier=flow.code_verifier)
+    logger.info("oauth flow completed", extra={"auth": entry.id, "redirect": describe(redirect_url)})
+    return _redirect(with_response(redirect_url, orjson.dumps(token).decode()))
+
+
+@router.get("/v1/auth/{connector}/{auth}", summary="Start an OAuth2 sign-in (browser)", responses=_AUTH_DOC)
+async def start_auth(connector: str, auth: str, request: Request) -> Response:
+    try:
+        return await _start(request, connector, auth)
+    except OAuthFlowError as error:
+        logger.info("oauth flow refused", extra={"auth": f"{connector}/{auth}", "error_code": error.code.value})
+        return error.response()
+
+
+@router.get("/v1/auth/{connector}/{auth}/callback", summary="Finish an OAuth2 sign-in (browser)", responses=_AUTH_DOC)
+async def auth_callback(connector: str, auth: str, request: Request) -> Response:
+    try:
+        return await _callback(request, connector, auth)
+    except OAuthFlowError as error:
+        logger.info("oauth callback refused", extra={"auth": f"{connector}/{auth}", "error_code": error.code.value})
+        return error.response()
+
+
+def _redacted(value: object) -> object:
+    text = str(value) if isinstance(value, str | httpx.URL) else None
+    if text is None:
+        return value
+    path, separator, _ = text.partition("?")
+    return f"{path}?[redacted]" if separator and "/v1/auth/" in path else value
+
+
+class RedactOAuthQuery(logging.Filter):
+    """Log lines naming a ``/v1/auth/...`` URL lose its query: it holds the code, the state and
+    spiff-arena's session token. Installed on uvicorn's access log (off unless ``--access-log``)
+    and on httpx's request log (forwarding to workloads)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Idempotent. Also keeps httpcore below DEBUG: its trace lines carry response headers (the
+    ``Location`` with the token set) of forwarded flows."""
+    for name in ("uvicorn.access", "httpx"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactOAuthQuery) for f in target.filters):
+            target.addFilter(RedactOAuthQuery())
+    httpcore = logging.getLogger("httpcore")
+    if httpcore.level == logging.NOTSET:
+        httpcore.setLevel(logging.INFO)
+
+
+install_log_redaction()
