@@ -70,4 +70,3 @@ def test_gzip_is_served_to_clients_that_accept_it(client: httpx.Client) -> None:
     assert zipped.content == plain.content  # httpx decodes it
     refused = client.get("/v1/commands", headers={"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
-
