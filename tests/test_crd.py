@@ -208,7 +208,7 @@ def test_secret_references_share_the_operator_patterns() -> None:
             assert field in ("key", "usernameKey", "passwordKey"), path
             assert node["pattern"] == SECRET_KEY_PATTERN, path
             keys += 1
-    assert (names, keys) == (4, 4)
+    assert (names, keys) == (5, 5)
 
 
 def test_status_schema() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -387,3 +388,28 @@ def test_endpoint_for(settings: OperatorSettings) -> None:
 def test_url_source_has_no_workload(settings: OperatorSettings) -> None:
     with pytest.raises(ValueError, match="url source"):
         deployment_of({"source": {"url": {"endpoint": "http://p:7004"}}}, settings)
+
+
+def test_oauth_settings_reach_the_workload(settings: OperatorSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proxies forward /v1/auth to the workload, so it gets its own OAuth flow settings."""
+    allowlist = ["https://spiff.example.com/v1.0/authentication_callback", "http://localhost:7000/"]
+    raw = {
+        **IMAGE_SPEC,
+        "oauth": {"redirectAllowlist": allowlist, "stateSecretRef": {"name": "oauth-state", "key": "key"}},
+    }
+    spec = parse_spec(raw)
+    assert "oauth-state" in spec.referenced_secrets()
+    env = env_of(main_container(deployment_of(raw, settings)))
+    assert env["CONNECTOR_PROXY_OAUTH_STATE_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "oauth-state", "key": "key"}
+    }
+    for name in list(os.environ):
+        if name.startswith("CONNECTOR_PROXY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv(
+        "CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST",
+        _expand(env["CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST"]["value"], {}),
+    )
+    assert Settings().oauth_redirect_allowlist == allowlist
+    plain = env_of(main_container(deployment_of(IMAGE_SPEC, settings)))
+    assert not any(name.startswith("CONNECTOR_PROXY_OAUTH_") for name in plain)

@@ -249,7 +249,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "url with config",
         {"source": URL, "config": [{"name": "A", "value": "v"}]},
-        "spec: config and configFrom are not supported with source.url",
+        "spec: config, configFrom and oauth are not supported with source.url",
     ),
     (
         "config name",
@@ -359,3 +359,13 @@ def test_messages_never_echo_values(spec: dict[str, Any]) -> None:
 
 def test_invalid_spec_is_a_value_error() -> None:
     assert issubclass(InvalidSpec, ValueError)
+
+
+def test_oauth_settings_are_for_workloads_only() -> None:
+    oauth = {"redirectAllowlist": ["https://spiff.example.com/"], "stateSecretRef": {"name": "s", "key": "k"}}
+    parsed = parse_spec({"source": {"image": {"ref": "c:1"}}, "oauth": oauth})
+    assert parsed.oauth is not None and parsed.oauth.redirect_allowlist == ["https://spiff.example.com/"]
+    with pytest.raises(InvalidSpec, match="oauth"):
+        parse_spec({"source": {"url": {"endpoint": "http://proxy.example:7004"}}, "oauth": oauth})
+    with pytest.raises(InvalidSpec, match="redirectAllowlist"):
+        parse_spec({"source": {"image": {"ref": "c:1"}}, "oauth": {"redirectAllowlist": ["ftp://x"]}})

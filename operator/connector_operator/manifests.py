@@ -162,6 +162,21 @@ def _config_env(spec: ConnectorSpec) -> list[dict[str, Any]]:
     return env
 
 
+def _oauth_env(spec: ConnectorSpec) -> list[dict[str, Any]]:
+    """The workload's OAuth flow settings (proxies forward /v1/auth requests to it)."""
+    if spec.oauth is None:
+        return []
+    env: list[dict[str, Any]] = []
+    if spec.oauth.redirect_allowlist:
+        allowlist = json.dumps(spec.oauth.redirect_allowlist)
+        env.append({"name": "CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "value": _escape(allowlist)})
+    if spec.oauth.state_secret_ref is not None:
+        ref = spec.oauth.state_secret_ref
+        secret = {"secretKeyRef": {"name": ref.name, "key": ref.key}}
+        env.append({"name": "CONNECTOR_PROXY_OAUTH_STATE_SECRET", "valueFrom": secret})
+    return env
+
+
 def _index_url_with_credentials(url: str) -> str:
     """``url`` with ``$(PIP_INDEX_USERNAME):$(PIP_INDEX_PASSWORD)@`` spliced before the host."""
     parts = urlsplit(url)
@@ -253,7 +268,7 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
         container["image"] = spec.source.image.ref  # its own entrypoint and command
     else:
         raise ValueError("a url source has no workload")
-    env += _config_env(spec)
+    env += _config_env(spec) + _oauth_env(spec)
     container.update(
         {
             "imagePullPolicy": settings.image_pull_policy,

@@ -263,6 +263,13 @@ class ConfigFromSource(_Model):
     secret_ref: SecretReference
 
 
+class OAuthSettings(_Model):
+    """How the workload runs browser OAuth flows (its CONNECTOR_PROXY_OAUTH_* settings)."""
+
+    redirect_allowlist: list[HttpUrl] = Field(default_factory=list, max_length=16)
+    state_secret_ref: SecretKeySelector | None = None
+
+
 class ResourceRequirements(_Model):
     requests: dict[str, Quantity] = Field(default_factory=dict)
     limits: dict[str, Quantity] = Field(default_factory=dict)
@@ -294,6 +301,7 @@ class ConnectorSpec(_Model):
     timeout_seconds: float = Field(40.0, ge=1, le=3600, allow_inf_nan=False)
     concurrency: int = Field(16, ge=1, le=1024)
     suspend: bool = False
+    oauth: OAuthSettings | None = None
 
     @field_validator("config")
     @classmethod
@@ -307,9 +315,9 @@ class ConnectorSpec(_Model):
 
     @model_validator(mode="after")
     def _config_needs_workload(self) -> ConnectorSpec:
-        if self.source.url is not None and (self.config or self.config_from):
+        if self.source.url is not None and (self.config or self.config_from or self.oauth):
             raise ValueError(
-                "config and configFrom are not supported with source.url"
+                "config, configFrom and oauth are not supported with source.url"
                 " (the federated proxy has its own configuration)"
             )
         return self
@@ -325,6 +333,8 @@ class ConnectorSpec(_Model):
     def referenced_secrets(self) -> frozenset[str]:
         """Every Secret (in the Connector's namespace) the spec refers to."""
         names: set[str] = set()
+        if self.oauth is not None and self.oauth.state_secret_ref is not None:
+            names.add(self.oauth.state_secret_ref.name)
         if self.source.pip is not None and self.source.pip.credentials_secret_ref is not None:
             names.add(self.source.pip.credentials_secret_ref.name)
         if self.source.url is not None and self.source.url.api_key_secret_ref is not None:
