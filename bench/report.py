@@ -1,0 +1,279 @@
+"""Rendering one benchmark run (the raw results dict) as ``bench/results.md``.
+
+python bench/report.py bench/results/<timestamp>.raw.json   # re-render results.md to stdout
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Run = dict[str, Any]
+
+# Design doc section 6 (another machine): the figures the ratios below are set against.
+BAR_ROWS = (
+    ("reference proxy (Flask, sync)", "122 req/s, 7.9 ms p50", "80 req/s, 11.3 ms p50"),
+    (
+        "spiff-arena async proxy (Falcon/granian, httpx, orjson)",
+        "9,400 req/s (4 conns), 0.31 ms p50",
+        "620 req/s (4 conns), 1.66 ms p50",
+    ),
+    ("direct call to the upstream (the limit)", "—", "16,400 req/s (4 conns), 0.21 ms p50"),
+)
+BAR_DIRECT_RPS = 16_400.0
+BAR_DIRECT_P50_MS = 0.21
+BAR_ASYNC_DO_RPS = 620.0
+BAR_ASYNC_DO_P50_MS = 1.66
+BAR_ASYNC_COMMANDS_RPS = 9_400.0
+
+
+@dataclass(frozen=True)
+class Ratio:
+    name: str
+    compute: Callable[[Run], float | None]
+    unit: str
+    bar: str
+
+
+def measurement(run: Run, key: str, connections: int) -> dict[str, Any] | None:
+    runs: dict[str, Any] = run.get("scenarios", {}).get(key, {}).get("runs", {})
+    found: dict[str, Any] | None = runs.get(str(connections))
+    return found
+
+
+def ready_ms(run: Run, which: str) -> float | None:
+    summary = run.get("scenarios", {}).get("ready_to_listed", {}).get("summary_ms") or {}
+    value = summary.get(which)
+    return float(value) if value is not None else None
+
+
+def rps(run: Run, key: str) -> float | None:
+    found = measurement(run, key, run["settings"]["connections"])
+    return float(found["requests_per_s"]) if found else None
+
+
+def p50(run: Run, key: str) -> float | None:
+    found = measurement(run, key, run["settings"]["latency_connections"])
+    return float(found["p50_ms"]) if found else None
+
+
+def divide(top: float | None, bottom: float | None) -> float | None:
+    return top / bottom if top is not None and bottom else None
+
+
+def subtract(left: float | None, right: float | None) -> float | None:
+    return left - right if left is not None and right is not None else None
+
+
+RATIOS = (
+    Ratio(
+        "/v1/do ÷ direct, throughput",
+        lambda r: divide(rps(r, "do"), rps(r, "direct")),
+        "x",
+        f"async proxy {BAR_ASYNC_DO_RPS / BAR_DIRECT_RPS:.3f}x",
+    ),
+    Ratio(
+        "/v1/do ÷ direct, p50 latency",
+        lambda r: divide(p50(r, "do"), p50(r, "direct")),
+        "x",
+        f"async proxy {BAR_ASYNC_DO_P50_MS / BAR_DIRECT_P50_MS:.1f}x",
+    ),
+    Ratio(
+        "/v1/do minus direct, p50 latency added by the proxy",
+        lambda r: subtract(p50(r, "do"), p50(r, "direct")),
+        "ms",
+        f"async proxy {BAR_ASYNC_DO_P50_MS - BAR_DIRECT_P50_MS:.2f} ms",
+    ),
+    Ratio(
+        "/v1/commands ÷ direct, throughput",
+        lambda r: divide(rps(r, "commands"), rps(r, "direct")),
+        "x",
+        f"async proxy {BAR_ASYNC_COMMANDS_RPS / BAR_DIRECT_RPS:.3f}x",
+    ),
+    Ratio(
+        "/v1/commands (1,000) ÷ /v1/commands (bundled), throughput",
+        lambda r: divide(rps(r, "commands_1000"), rps(r, "commands")),
+        "x",
+        "—",
+    ),
+    Ratio(
+        "/v1/commands ÷ /v1/liveness, throughput", lambda r: divide(rps(r, "commands"), rps(r, "liveness")), "x", "—"
+    ),
+    Ratio("/v1/do ÷ /v1/liveness, throughput", lambda r: divide(rps(r, "do"), rps(r, "liveness")), "x", "—"),
+    Ratio(
+        "/v1/commands gzip ÷ identity (bundled), throughput",
+        lambda r: divide(rps(r, "commands_gzip"), rps(r, "commands")),
+        "x",
+        "—",
+    ),
+    Ratio(
+        "/v1/commands gzip ÷ identity (1,000), throughput",
+        lambda r: divide(rps(r, "commands_1000_gzip"), rps(r, "commands_1000")),
+        "x",
+        "—",
+    ),
+    Ratio(
+        "remote hop: /v1/do via front proxy ÷ direct to the runtime, throughput",
+        lambda r: divide(rps(r, "do_remote"), rps(r, "do")),
+        "x",
+        "—",
+    ),
+    Ratio(
+        "remote hop: /v1/do via front proxy minus direct to the runtime, p50 latency added",
+        lambda r: subtract(p50(r, "do_remote"), p50(r, "do")),
+        "ms",
+        "—",
+    ),
+    Ratio("Connector Ready -> listed, median", lambda r: ready_ms(r, "median"), "ms", "—"),
+)
+
+
+def fmt_ratio(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f} ms" if unit == "ms" else f"{value:.3f}x"
+
+
+def machine_table(run: Run) -> list[str]:
+    facts = run["machine"]
+    settings = run["settings"]
+    packages = ", ".join(f"{name} {version}" for name, version in facts["packages"].items())
+    rows = [
+        ("date (UTC)", run["date"]),
+        ("nproc", str(facts["nproc"])),
+        ("CPU model", facts["cpu_model"]),
+        ("Python", f"{facts['python']} ({facts['python_implementation']})"),
+        ("kernel", facts["kernel"]),
+        ("load average (1/5/15 min) at start", " / ".join(str(x) for x in facts["load_average_at_start"])),
+        ("load average (1/5/15 min) at end", " / ".join(str(x) for x in facts.get("load_average_at_end", []))),
+        ("wrk", f"{facts['wrk']}; 1 thread, {settings['warmup_s']:g} s warm-up, {settings['duration_s']:g} s runs"),
+        ("proxy extra env", ", ".join(f"{k}={v}" for k, v in settings["proxy_env"].items()) or "none"),
+        ("git", facts["git"] or "unknown"),
+        ("packages", packages),
+    ]
+    return ["| fact | value |", "|---|---|", *(f"| {name} | {value} |" for name, value in rows)]
+
+
+def fmt_ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def ready_row(scenario: dict[str, Any]) -> str:
+    """Ready -> listed: p50/p90/max are the median, p90 and maximum over the Connectors; requests is how many
+    were timed; errors are the ones not listed in time; bytes is the catalog's size at the end."""
+    if "error" in scenario:
+        return f"| {scenario['label']} | — | — | failed | — | — | — | — | — | — |"
+    summary = scenario["summary_ms"]
+    return (
+        f"| {scenario['label']} | — | — | {fmt_ms(summary['median'])} | {fmt_ms(summary['p90'])} | — "
+        f"| {fmt_ms(summary['max'])} | {scenario['count']:,} | {scenario['timeouts']} "
+        f"| {scenario['catalog_bytes_at_end']:,} |"
+    )
+
+
+def results_table(run: Run) -> list[str]:
+    lines = [
+        "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors + non-2xx "
+        "| response bytes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario in run["scenarios"].values():
+        if "runs" not in scenario:
+            lines.append(ready_row(scenario))
+            continue
+        for connections, result in sorted(scenario["runs"].items(), key=lambda item: int(item[0])):
+            problems = result["errors"] + result["non_2xx"]
+            lines.append(
+                f"| {scenario['label']} | {connections} | {result['requests_per_s']:,.0f} | {result['p50_ms']:.3f} "
+                f"| {fmt_ms(result.get('p90_ms'))} | {result['p99_ms']:.3f} | {fmt_ms(result.get('max_ms'))} "
+                f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} |"
+            )
+    return lines
+
+
+def ready_notes(run: Run) -> list[str]:
+    scenario = run["scenarios"].get("ready_to_listed")
+    if scenario is None:
+        return []
+    if "error" in scenario:
+        return ["", f"Ready -> listed failed: {scenario['error'].splitlines()[0]}"]
+    return [
+        "",
+        f"Ready -> listed: the clock starts when the emulator commits the Ready status and stops when a poll lists "
+        f"the command; the emulator serves in the measuring loop and spends a median "
+        f"{fmt_ms(scenario.get('commit_to_answer_ms_median'))} ms finishing the PATCH after that commit (included "
+        f"in every sample; its watch stream to the proxy waits for it). Status PATCH round trip: median "
+        f"{fmt_ms(scenario.get('patch_ms_median'))} ms; from sending the PATCH to listed: median "
+        f"{fmt_ms(scenario.get('from_send_ms_median'))} ms.",
+    ]
+
+
+def ratios_table(run: Run) -> list[str]:
+    lines = ["| ratio | this run | design bar as the same ratio |", "|---|---:|---|"]
+    lines += [f"| {r.name} | {fmt_ratio(r.compute(run), r.unit)} | {r.bar} |" for r in RATIOS]
+    return lines
+
+
+def bar_table() -> list[str]:
+    lines = ["| system | `/v1/commands` | `/v1/do` HTTP GET to the local upstream |", "|---|---|---|"]
+    return lines + [f"| {system} | {commands} | {do} |" for system, commands, do in BAR_ROWS]
+
+
+def render(run: Run, raw_name: str) -> str:
+    settings = run["settings"]
+    sections = [
+        "# Benchmark results",
+        "",
+        f"Written by `make bench` (`bench/run.py`) on {run['date']}; raw data: `{raw_name}` (not committed). "
+        "Compare numbers only within this file: they come from one run on one machine.",
+        "",
+        "## Machine",
+        "",
+        *machine_table(run),
+        "",
+        "## Scenarios",
+        "",
+        f"Throughput is the {settings['connections']}-connection row; latency is read from the "
+        f"{settings['latency_connections']}-connection row. All servers run one worker on 127.0.0.1. "
+        "gzip rows send `Accept-Encoding: gzip, deflate` (python-requests' default) and their response bytes are "
+        "the gzip body. The Ready -> listed row is no wrk run: its p50/p90/max are the median, p90 and maximum over "
+        "the Connectors timed (requests), errors the ones not listed within 10 s, bytes the catalog at the end.",
+        "",
+        *results_table(run),
+        *ready_notes(run),
+        "",
+        "## Ratios (computed from this run)",
+        "",
+        f"Throughput ratios use {settings['connections']} connections, latency ratios "
+        f"{settings['latency_connections']} connection(s). The design's figures were measured on another machine "
+        "against another upstream, so only their ratios are set beside ours, as context.",
+        "",
+        *ratios_table(run),
+        "",
+        "## The bar (docs: design section 6, another machine)",
+        "",
+        *bar_table(),
+        "",
+    ]
+    return "\n".join(sections)
+
+
+def ratios_text(run: Run) -> str:
+    return "\n".join(f"{r.name}: {fmt_ratio(r.compute(run), r.unit)} (bar: {r.bar})" for r in RATIOS)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python bench/report.py bench/results/<timestamp>.raw.json", file=sys.stderr)
+        return 2
+    path = Path(argv[0])
+    sys.stdout.write(render(json.loads(path.read_text()), raw_name=f"results/{path.name}"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,344 @@
+"""``make bench``: start the proxy (embedded, 1,000-command synthetic, and a front proxy forwarding to the
+embedded one as Kubernetes mode does), a fast local upstream, and measure them with wrk in one run; then time
+Connector Ready -> listed against the Kubernetes API emulator (``bench/ready_to_listed.py``); write
+``bench/results.md`` and ``bench/results/<timestamp>.raw.json``.
+
+    .venv/bin/python bench/run.py [--duration 10] [--warmup 2] [--connections 4] [--latency-connections 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import machine
+import report
+import servers
+from servers import Server
+from wrkrun import Measurement, Request, WrkError, run_wrk
+
+BENCH_DIR = Path(__file__).resolve().parent
+UPSTREAM_PATH = "/json"
+GET_COMMAND = "http/GetRequestV2"
+# What python-requests (spiff-arena's backend HTTP client) sends by default.
+GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
+READY_TIMEOUT_S = 180.0
+READY_LABEL = "Connector Ready -> listed by a Kubernetes-mode proxy (API emulator, polled every 1 ms)"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing wrk hammers; ``latency`` says whether it is also measured at the latency connection count,
+    ``warmup`` whether it gets its own warm-up (not needed right after the same route on the same server)."""
+
+    key: str
+    label: str
+    request: Request
+    check: Callable[[], dict[str, Any]]
+    latency: bool = True
+    warmup: bool = True
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=10.0, help="Seconds of each measured wrk run.")
+    parser.add_argument("--warmup", type=float, default=2.0, help="Seconds of warm-up per target (0: none).")
+    parser.add_argument("--connections", type=int, default=4, help="Connections for throughput (the design's 4).")
+    parser.add_argument("--latency-connections", type=int, default=1, help="Connections for the latency runs.")
+    parser.add_argument("--startup-timeout", type=float, default=60.0, help="Seconds a server may take to start.")
+    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR, help="Where results.md and results/ go.")
+    parser.add_argument(
+        "--ready-count", type=int, default=30, help="Connectors timed from Ready to listed (0: skip that scenario)."
+    )
+    parser.add_argument(
+        "--proxy-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Extra environment for the embedded proxy (repeatable), e.g. CONNECTOR_PROXY_LOG_LEVEL=WARNING.",
+    )
+    args = parser.parse_args(argv)
+    if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.latency_connections < 1:
+        parser.error("durations must be >= 1 s (warm-up >= 0) and connection counts >= 1")
+    if args.ready_count < 0:
+        parser.error("--ready-count must be >= 0")
+    return args
+
+
+def env_pairs(pairs: Sequence[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--proxy-env wants KEY=VALUE, got {pair!r}")
+        parsed[key] = value
+    return parsed
+
+
+def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]) -> dict[str, Server]:
+    """Start upstream, embedded proxy, synthetic proxy and the front proxy together, then wait for each (the
+    front proxy waits itself for its runtime, the embedded proxy, whose catalog it reads when it starts)."""
+    python = sys.executable
+    proxy_bin = str(Path(python).with_name("connector-proxy"))
+    ports = {name: servers.free_port() for name in ("upstream", "embedded", "synthetic", "federated")}
+    proxy_env = {"CONNECTOR_PROXY_HOST": servers.HOST, "CONNECTOR_PROXY_PORT": str(ports["embedded"])}
+    proxy_env.update(env_pairs(args.proxy_env))
+    runtime = f"http://{servers.HOST}:{ports['embedded']}"
+    plan = {
+        "upstream": [python, str(BENCH_DIR / "upstream.py"), "--port", str(ports["upstream"])],
+        "embedded": [proxy_bin, "serve"],
+        "synthetic": [python, str(BENCH_DIR / "synthetic_proxy.py"), "--port", str(ports["synthetic"])],
+        "federated": [
+            *(python, str(BENCH_DIR / "federated_proxy.py"), "--port", str(ports["federated"])),
+            *("--runtime", runtime, "--runtime-timeout", str(args.startup_timeout)),
+        ],
+    }
+    extra_env = {"embedded": proxy_env}
+    for name, command in plan.items():
+        env = servers.clean_environment(extra_env.get(name, {}))
+        started.append(servers.start(name, command, port=ports[name], env=env, log_dir=log_dir))
+    by_name = {server.name: server for server in started}
+    ready_paths = {"upstream": UPSTREAM_PATH, "embedded": "/v1/liveness", "synthetic": "/v1/liveness"}
+    ready_paths["federated"] = "/v1/liveness"
+    for name, path in ready_paths.items():
+        servers.wait_ready(by_name[name], path, args.startup_timeout)
+    return by_name
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise SystemExit(f"sanity check failed: {message}")
+
+
+def check_get(url: str, expected: bytes | None = None) -> dict[str, Any]:
+    status, body = servers.get(url)
+    expect(status == 200, f"GET {url} answered {status}")
+    expect(expected is None or body == expected, f"GET {url} answered an unexpected body")
+    return {"status": status, "bytes": len(body)}
+
+
+def check_catalog(url: str, expected_count: int | None, must_have: str | None) -> dict[str, Any]:
+    status, body = servers.get(url, timeout=10.0)
+    expect(status == 200, f"GET {url} answered {status}")
+    ids = [entry["id"] for entry in json.loads(body)]
+    expect(expected_count is None or len(ids) == expected_count, f"{url} lists {len(ids)} commands")
+    expect(must_have is None or must_have in ids, f"{url} does not list {must_have}")
+    return {"status": status, "bytes": len(body), "commands": len(ids)}
+
+
+def check_catalog_gzip(url: str, expected_count: int | None, must_have: str | None) -> dict[str, Any]:
+    """The gzip answer: encoded as announced, and the same catalog as the identity answer once decoded."""
+    status, headers, body = servers.fetch(url, dict(GZIP_HEADERS), timeout=10.0)
+    expect(status == 200, f"GET {url} (gzip) answered {status}")
+    encoding = headers.get("content-encoding")
+    expect(encoding == "gzip", f"GET {url} (gzip): Content-Encoding {encoding}")
+    expect(headers.get("content-length") == str(len(body)), f"GET {url} (gzip): Content-Length is not the body's")
+    decoded = gzip.decompress(body)
+    expect(decoded == servers.get(url, timeout=10.0)[1], f"GET {url}: the gzip body is not the identity body")
+    ids = [entry["id"] for entry in json.loads(decoded)]
+    expect(expected_count is None or len(ids) == expected_count, f"{url} lists {len(ids)} commands")
+    expect(must_have is None or must_have in ids, f"{url} does not list {must_have}")
+    return {"status": status, "bytes": len(body), "decoded_bytes": len(decoded), "commands": len(ids)}
+
+
+def check_do(url: str, body: str, upstream_body: bytes) -> dict[str, Any]:
+    status, answer = servers.post_json(url, body.encode())
+    expect(status == 200, f"POST {url} answered {status}: {answer[:300]!r}")
+    envelope = json.loads(answer)
+    response = envelope.get("command_response", {})
+    expect(envelope.get("error") is None, f"POST {url} reported an error: {envelope.get('error')}")
+    expect(response.get("http_status") == 200, f"POST {url}: upstream status {response.get('http_status')}")
+    expect(response.get("body") == json.loads(upstream_body), f"POST {url}: body is not the upstream's document")
+    return {"status": status, "bytes": len(answer)}
+
+
+def build_targets(by_name: dict[str, Server]) -> list[Target]:
+    upstream_url = by_name["upstream"].base_url + UPSTREAM_PATH
+    upstream_body = servers.get(upstream_url)[1]
+    embedded, synthetic = by_name["embedded"].base_url, by_name["synthetic"].base_url
+    do_url = f"{embedded}/v1/do/{GET_COMMAND}"
+    front_url = f"{by_name['federated'].base_url}/v1/do/{GET_COMMAND}"
+    do_body = json.dumps({"url": upstream_url})
+    return [
+        Target(
+            "direct",
+            "direct GET to the upstream (floor)",
+            Request(upstream_url),
+            lambda: check_get(upstream_url, upstream_body),
+        ),
+        Target(
+            "liveness",
+            "proxy GET /v1/liveness (framework overhead)",
+            Request(f"{embedded}/v1/liveness"),
+            lambda: check_get(f"{embedded}/v1/liveness"),
+            latency=False,
+        ),
+        Target(
+            "commands",
+            "proxy GET /v1/commands (embedded, bundled connectors)",
+            Request(f"{embedded}/v1/commands"),
+            lambda: check_catalog(f"{embedded}/v1/commands", None, GET_COMMAND),
+        ),
+        Target(
+            "commands_gzip",
+            "proxy GET /v1/commands (embedded, bundled), Accept-Encoding: gzip",
+            Request(f"{embedded}/v1/commands", headers=GZIP_HEADERS),
+            lambda: check_catalog_gzip(f"{embedded}/v1/commands", None, GET_COMMAND),
+            warmup=False,
+        ),
+        Target(
+            "commands_1000",
+            "proxy GET /v1/commands (1,000 synthetic commands)",
+            Request(f"{synthetic}/v1/commands"),
+            lambda: check_catalog(f"{synthetic}/v1/commands", 1000, None),
+        ),
+        Target(
+            "commands_1000_gzip",
+            "proxy GET /v1/commands (1,000 synthetic), Accept-Encoding: gzip",
+            Request(f"{synthetic}/v1/commands", headers=GZIP_HEADERS),
+            lambda: check_catalog_gzip(f"{synthetic}/v1/commands", 1000, None),
+            warmup=False,
+        ),
+        Target(
+            "do",
+            f"proxy POST /v1/do/{GET_COMMAND} to the upstream (embedded; the runtime, called directly)",
+            Request(do_url, "POST", do_body),
+            lambda: check_do(do_url, do_body, upstream_body),
+        ),
+        Target(
+            "do_remote",
+            f"front proxy -> runtime POST /v1/do/{GET_COMMAND} (Kubernetes-mode remote hop)",
+            Request(front_url, "POST", do_body),
+            lambda: check_do(front_url, do_body, upstream_body),
+        ),
+    ]
+
+
+def measure_target(target: Target, args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
+    """Sanity-check, warm up, then measure at the latency and throughput connection counts."""
+    check = target.check()
+    counts = sorted({args.latency_connections, args.connections} if target.latency else {args.connections})
+    if args.warmup > 0 and target.warmup:
+        run_wrk(target.request, connections=args.connections, seconds=args.warmup, script_dir=script_dir)
+    runs: dict[str, Any] = {}
+    for connections in counts:
+        result = run_wrk(target.request, connections=connections, seconds=args.duration, script_dir=script_dir)
+        print(f"  {target.key:14} c={connections}: {summary(result)}", flush=True)
+        runs[str(connections)] = result.as_dict()
+    return {
+        "label": target.label,
+        "method": target.request.method,
+        "url": target.request.url,
+        "check": check,
+        "runs": runs,
+        "warmed_up": args.warmup > 0 and target.warmup,
+    }
+
+
+def summary(result: Measurement) -> str:
+    text = f"{result.requests_per_s:,.0f} req/s, p50 {result.p50_ms:.3f} ms, p99 {result.p99_ms:.3f} ms"
+    problems = result.errors + result.non_2xx
+    return text + (f"  ({problems} errors/non-2xx)" if problems else "")
+
+
+def write_results(run: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    raw_dir = out_dir / "results"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    raw_path = raw_dir / f"{run['timestamp']}.raw.json"
+    raw_path.write_text(json.dumps(run, indent=2) + "\n")
+    md_path = out_dir / "results.md"
+    md_path.write_text(report.render(run, raw_name=f"results/{raw_path.name}"))
+    return md_path, raw_path
+
+
+def measure_ready_to_listed(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    """Run ``bench/ready_to_listed.py`` (its own emulator and Kubernetes-mode proxy) and read its JSON."""
+    out = work_dir / "ready_to_listed.json"
+    command = [sys.executable, str(BENCH_DIR / "ready_to_listed.py"), "--count", str(args.ready_count)]
+    command += ["--out", str(out), "--log-dir", str(work_dir), "--startup-timeout", str(args.startup_timeout)]
+    env = servers.clean_environment({})
+    print(f"  ready_to_listed: {args.ready_count} Connectors ...", flush=True)
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=READY_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return {"label": READY_LABEL, "error": f"ready_to_listed.py did not finish within {READY_TIMEOUT_S:g} s"}
+    if done.returncode != 0 or not out.exists():
+        tail = (done.stderr or done.stdout).strip()[-2000:]
+        return {"label": READY_LABEL, "error": f"ready_to_listed.py exited {done.returncode}: {tail}"}
+    result: dict[str, Any] = {"label": READY_LABEL, **json.loads(out.read_text())}
+    summary = result["summary_ms"]
+    print(
+        f"  ready_to_listed: median {summary['median']:.1f} ms, p90 {summary['p90']:.1f} ms, "
+        f"max {summary['max']:.1f} ms ({result['timeouts']} timeouts)",
+        flush=True,
+    )
+    return result
+
+
+def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    started: list[Server] = []
+    with servers.running(started):
+        begun = time.monotonic()
+        by_name = start_servers(args, work_dir, started)
+        print(
+            f"servers ready in {time.monotonic() - begun:.1f} s: "
+            + ", ".join(f"{s.name}={s.base_url}" for s in started),
+            flush=True,
+        )
+        results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name)}
+    if args.ready_count > 0:  # after the servers above are stopped: it runs its own
+        results["ready_to_listed"] = measure_ready_to_listed(args, work_dir)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get update && apt-get install -y wrk", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    run: dict[str, Any] = {
+        "timestamp": now.strftime("%Y%m%dT%H%M%SZ"),
+        "date": now.isoformat(timespec="seconds"),
+        "machine": machine.facts(),
+        "settings": {
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "connections": args.connections,
+            "latency_connections": args.latency_connections,
+            "wrk_threads": 1,
+            "ready_count": args.ready_count,
+            "proxy_env": env_pairs(args.proxy_env),
+        },
+    }
+    begun = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="connector-proxy-bench-") as work:
+        try:
+            run["scenarios"] = run_benchmarks(args, Path(work))
+        except (servers.ServerError, WrkError) as error:
+            print(f"benchmark failed: {error}", file=sys.stderr)
+            return 1
+    run["elapsed_s"] = round(time.monotonic() - begun, 1)
+    run["machine"]["load_average_at_end"] = machine.load_average()
+    md_path, raw_path = write_results(run, args.out_dir)
+    print(f"\n{report.ratios_text(run)}\nwrote {md_path} and {raw_path} in {run['elapsed_s']} s")
+    ready = run["scenarios"].get("ready_to_listed", {})
+    if "error" in ready:
+        print(f"ready_to_listed failed: {ready['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

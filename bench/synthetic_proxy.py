@@ -1,0 +1,80 @@
+"""Serve the real proxy app with a synthetic catalog of 1,000 SDK commands (10 connectors x 100 commands).
+
+The registry goes through the same path as embedded mode (``load_sdk_connector`` + ``Registry.build``),
+so ``GET /v1/commands`` serves what a proxy carrying that many commands would.
+
+    python bench/synthetic_proxy.py --port 8082
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+import uvicorn
+
+from connector_proxy.app import create_app
+from connector_proxy.embedded import EmbeddedConnectors
+from connector_proxy.loading import LoadResult
+from connector_proxy.registry import Registry
+from connector_proxy.sdk_loader import load_sdk_connector
+from connector_proxy.settings import Settings
+from spiff_connector_sdk import Connector, Context, Param, Result
+
+CONNECTORS = 10
+COMMANDS_PER_CONNECTOR = 100
+
+Mode = Literal["fast", "thorough", "dry-run"]
+
+
+def make_command(connector: int, index: int) -> Callable[..., Any]:
+    """One async command with a few typed, described parameters."""
+
+    async def command(
+        ctx: Context,
+        *,
+        record_id: Annotated[str, Param("Identifier of the record to act on.", examples=("rec-001",))],
+        count: Annotated[int, Param("How many items to process.")] = 10,
+        ratio: Annotated[float | None, Param("Sampling ratio between 0 and 1.")] = None,
+        mode: Annotated[Mode, Param("Processing mode.")] = "fast",
+        tags: Annotated[list[str] | None, Param("Labels attached to the result.")] = None,
+        api_token: Annotated[str | None, Param("Token for the remote service.", secret=True)] = None,
+    ) -> Result:
+        return Result(body={"record_id": record_id, "count": count, "mode": mode})
+
+    command.__doc__ = f"Synthetic command {index} of connector {connector}, used to size the catalog."
+    return command
+
+
+def make_connector(connector: int) -> Connector:
+    built = Connector(f"synthetic{connector:02d}", description=f"Synthetic connector {connector}")
+    for index in range(COMMANDS_PER_CONNECTOR):
+        built.command(f"Command{index:03d}")(make_command(connector, index))
+    return built
+
+
+def build_embedded() -> EmbeddedConnectors:
+    connectors = tuple(make_connector(number) for number in range(CONNECTORS))
+    result = LoadResult()
+    for connector in connectors:
+        result.extend(load_sdk_connector(connector))
+    if result.problems:
+        raise SystemExit(f"synthetic connectors failed to load: {result.problems[:3]}")
+    registry = Registry.build(result.commands, result.auths, revision=1, problems=result.problems)
+    return EmbeddedConnectors(registry=registry, connectors=connectors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Proxy with 1,000 synthetic commands.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    embedded = build_embedded()
+    settings = Settings(host=args.host, port=args.port, embedded=False, log_level="WARNING")
+    app = create_app(settings, embedded=embedded)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
