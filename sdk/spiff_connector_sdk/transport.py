@@ -1,0 +1,144 @@
+"""A pooled transport for one shared ``httpx.AsyncClient``: httpx's API on aiohttp's connections
+(``pip install 'spiff-connector-sdk[http]'``).
+
+httpx's own HTTP/1.1 stack spends about twice the CPU per request of aiohttp's, which is most of
+what a connector that calls an HTTP API costs. :func:`pooled_transport` keeps everything httpx
+does above the wire (URLs, headers, auth, redirects, cookies, timeouts, decoding, environment
+proxies through ``mounts``) and hands only the socket-level exchange to aiohttp through the
+``httpx-aiohttp`` transport::
+
+    client = httpx.AsyncClient(transport=pooled_transport(), timeout=30)
+
+What it adds to ``httpx_aiohttp.AiohttpTransport``:
+
+- exceptions are httpx's, by what happened: refused/DNS/TLS → :class:`httpx.ConnectError`,
+  connect timeout → :class:`httpx.ConnectTimeout`, read timeout → :class:`httpx.ReadTimeout`,
+  a dropped connection or an invalid answer → :class:`httpx.RemoteProtocolError`, a failure while
+  reading the body → :class:`httpx.ReadError`, a header value that would break the request line
+  → :class:`httpx.LocalProtocolError`, a scheme aiohttp cannot speak →
+  :class:`httpx.UnsupportedProtocol`; also for errors raised while the body is read;
+- aiohttp neither stores cookies (httpx's cookie jar decides), nor reads proxy settings from the
+  environment (httpx does, and routes those requests through its own proxy transports), nor adds
+  a ``Content-Type`` httpx did not set, nor decompresses (httpx does);
+- request bodies are read into memory before they are sent (a streamed upload is buffered);
+- ``limits.max_connections`` bounds the pool (``None``: unbounded) and ``limits.keepalive_expiry``
+  closes idle connections (``None``: after an hour); aiohttp has no separate bound on idle
+  connections (``max_keepalive_connections`` is not used).
+
+Create the transport anywhere; its aiohttp session is created on first use, on the event loop
+that uses it, so one transport (and one client) belongs to one event loop. Close the client
+(``await client.aclose()``) to close the connections.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from typing import NoReturn
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+__all__ = ["PooledTransport", "pooled_transport", "translate_error"]
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+
+
+def translate_error(exc: BaseException) -> httpx.TransportError:
+    """The httpx exception for a failure of the aiohttp exchange (``exc`` or what it wraps)."""
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ is not None else exc
+    message = str(cause) or type(cause).__name__
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(message)
+    if isinstance(cause, TimeoutError):  # aiohttp.ServerTimeoutError and SocketTimeoutError among them
+        return httpx.ReadTimeout(message)
+    if isinstance(cause, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(message)
+    if isinstance(cause, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake/certificate
+        return httpx.ConnectError(message)
+    if isinstance(cause, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
+        return httpx.UnsupportedProtocol(message)
+    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientResponseError):
+        return httpx.RemoteProtocolError(message)
+    if isinstance(cause, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError):
+        return httpx.ReadError(message)
+    if isinstance(cause, httpx.TransportError):
+        return cause
+    if isinstance(cause, ValueError):  # aiohttp refuses CR/LF in header values with a plain ValueError
+        return httpx.LocalProtocolError("the request cannot be sent as valid HTTP")
+    return httpx.TransportError(message)
+
+
+_FAILURES = (httpx.TransportError, aiohttp.ClientError, TimeoutError, ValueError)
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    translated = translate_error(exc)
+    if translated is exc:
+        raise exc
+    raise translated from exc
+
+
+class _TranslatingStream(httpx.AsyncByteStream):
+    """The response body, with read errors translated like the request's."""
+
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except _FAILURES as exc:
+            _reraise(exc)
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        except _FAILURES as exc:
+            _reraise(exc)
+
+
+class PooledTransport(AiohttpTransport):
+    """``AiohttpTransport`` with the session settings and error translation described above."""
+
+    def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
+        super().__init__(verify=verify, limits=limits, trust_env=False, client=self._new_session)
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        expiry = self.limits.keepalive_expiry
+        connector = aiohttp.TCPConnector(
+            limit=self.limits.max_connections or 0,  # aiohttp: 0 is no limit, like httpx's None
+            keepalive_timeout=expiry if expiry is not None else 3600.0,
+            ssl=self.ssl_context,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            auto_decompress=False,
+            skip_auto_headers=("Content-Type",),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            # A body httpx has not read yet (a redirected request re-using the first one's
+            # stream, a streamed upload) is read here: handed to aiohttp as a stream it would be
+            # sent chunked, even when empty. Bodies are therefore buffered in memory.
+            await request.aread()
+            if request.url.userinfo:
+                # httpx has already turned URL credentials into a Basic Authorization header;
+                # aiohttp refuses a URL with credentials next to an Authorization header.
+                request.url = request.url.copy_with(username=None, password=None)
+            response = await super().handle_async_request(request)
+        except _FAILURES as exc:
+            _reraise(exc)
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _TranslatingStream(response.stream)
+        return response
+
+
+def pooled_transport(*, verify: ssl.SSLContext | bool = True, limits: httpx.Limits = DEFAULT_LIMITS) -> PooledTransport:
+    """A :class:`PooledTransport`: pass it as ``transport=`` to one long-lived ``httpx.AsyncClient``."""
+    return PooledTransport(verify=verify, limits=limits)
