@@ -36,8 +36,8 @@ async def dispatch(state: ProxyState, command_id: str, body: bytes) -> Outcome:
     return outcome
 
 
-def catalog_headers(snapshot: CatalogSnapshot) -> dict[str, str]:
-    return {"etag": snapshot.etag, "cache-control": "no-cache", "vary": "accept-encoding"}
+def catalog_headers(etag: str) -> dict[str, str]:
+    return {"etag": etag, "cache-control": "no-cache", "vary": "accept-encoding"}
 
 
 def catalog_status(snapshot: CatalogSnapshot, if_none_match: str | None) -> int:

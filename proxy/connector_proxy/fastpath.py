@@ -3,10 +3,13 @@
 ``GET /v1/commands``, ``GET /v1/auths``, ``GET /v1/liveness`` and ``POST /v1/do/<c>/<cmd>`` are
 answered here with the same functions the FastAPI routers use (``connector_proxy.dispatch``),
 without FastAPI's per-request routing and dependency machinery; everything else (docs, OpenAPI,
-other methods, odd paths) falls through to FastAPI unchanged. The API key middleware sits outside.
+other methods, odd paths) falls through to FastAPI unchanged. It runs in front of FastAPI's
+middleware stack (``connector_proxy.app.ProxyApp``); the API key middleware sits outside it.
 """
 
 from __future__ import annotations
+
+import functools
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -45,13 +48,19 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=16)
+def _catalog_headers(etag: str) -> tuple[tuple[bytes, bytes], ...]:
+    """The raw caching headers of a catalog snapshot (built once per snapshot, not per request)."""
+    return tuple((k.encode(), v.encode("latin-1")) for k, v in catalog_headers(etag).items())
+
+
 class FastPath:
     def __init__(self, app: ASGIApp, state: ProxyState) -> None:
         self.app = app
         self.state = state
 
     async def _catalog(self, scope: Scope, send: Send, snapshot: CatalogSnapshot) -> None:
-        extra = [(k.encode(), v.encode()) for k, v in catalog_headers(snapshot).items()]
+        extra = list(_catalog_headers(snapshot.etag))
         if catalog_status(snapshot, _header(scope, b"if-none-match")) == 304:
             await send({"type": "http.response.start", "status": 304, "headers": extra})
             await send({"type": "http.response.body", "body": b""})

@@ -21,7 +21,7 @@ _CATALOG_DOC: dict[int | str, dict[str, Any]] = {
 
 
 def _serve(snapshot: CatalogSnapshot, request: Request) -> Response:
-    headers = catalog_headers(snapshot)
+    headers = catalog_headers(snapshot.etag)
     if catalog_status(snapshot, request.headers.get("if-none-match")) == 304:
         return Response(status_code=304, headers=headers)
     body, gzipped = snapshot.encoded(request.headers.get("accept-encoding"))
