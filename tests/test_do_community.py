@@ -199,6 +199,30 @@ def test_timeout(start_proxy: ProxyFactory) -> None:
         assert quick.json()["command_response"]["body"] == {"slept": 0.0}
 
 
+def test_request_body_over_the_limit_is_refused_and_the_proxy_keeps_serving(start_proxy: ProxyFactory) -> None:
+    with httpx.Client(base_url=start_proxy(max_request_bytes=4096), timeout=30) as http:
+        just_fits = {"message": "x" * 3000}
+        assert do(http, "example/Echo", just_fits).status_code == 200
+
+        too_big = {"message": "x" * 5000}
+        status, code, message = error_of(do(http, "example/Echo", too_big))
+        assert (status, code) == (413, "request_too_large")
+        assert "4096" in message and "x" * 20 not in message
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the limit applies while reading
+            yield b'{"message": "'
+            for _ in range(10):
+                yield b"y" * 1000
+            yield b'"}'
+
+        chunked = http.post("/v1/do/example/Echo", content=chunks(), headers={"content-type": "application/json"})
+        assert "content-length" not in chunked.request.headers
+        assert error_of(chunked)[:2] == (413, "request_too_large")
+        validate_do_response(chunked.status_code, chunked.json())
+
+        assert do(http, "example/Echo", {"message": "still serving"}).status_code == 200
+
+
 # --- results ---
 
 

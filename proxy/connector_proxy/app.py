@@ -79,13 +79,14 @@ class ProxyApp(FastAPI):
     Everything the fast path does not answer goes through FastAPI as usual.
     """
 
-    def __init__(self, *, proxy_state: ProxyState, api_key: str | None, **kwargs: Any) -> None:
+    def __init__(self, *, proxy_state: ProxyState, api_key: str | None, max_request_bytes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._proxy_state = proxy_state
         self._api_key = api_key
+        self._max_request_bytes = max_request_bytes
 
     def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = FastPath(super().build_middleware_stack(), self._proxy_state)
+        app: ASGIApp = FastPath(super().build_middleware_stack(), self._proxy_state, self._max_request_bytes)
         if self._api_key is not None:  # outermost: it guards the fast path too
             app = ApiKeyMiddleware(app, api_key=self._api_key)
         return app
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     app = ProxyApp(
         proxy_state=state,
         api_key=settings.api_key.get_secret_value() if settings.api_key is not None else None,
+        max_request_bytes=settings.max_request_bytes,
         title="spiff-arena connector proxy",
         version=__version__,
         description=DESCRIPTION,

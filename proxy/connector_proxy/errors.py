@@ -13,6 +13,7 @@ from typing import Any
 class ErrorCode(StrEnum):
     COMMAND_NOT_FOUND = "command_not_found"
     INVALID_REQUEST_BODY = "invalid_request_body"
+    REQUEST_TOO_LARGE = "request_too_large"
     MISSING_PARAMETER = "missing_parameter"
     UNKNOWN_PARAMETER = "unknown_parameter"
     INVALID_PARAMETER = "invalid_parameter"

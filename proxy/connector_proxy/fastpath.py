@@ -10,14 +10,17 @@ middleware stack (``connector_proxy.app.ProxyApp``); the API key middleware sits
 from __future__ import annotations
 
 import functools
+import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector_proxy.catalog import CatalogSnapshot
 from connector_proxy.dispatch import catalog_headers, catalog_status, dispatch
+from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import ProxyState
 
+logger = logging.getLogger("connector_proxy.do")
 _JSON = b"application/json"
 _LIVENESS = b'{"ok":true}'
 _DO_PREFIX = "/v1/do/"
@@ -29,13 +32,31 @@ async def _send(send: Send, status: int, body: bytes, content_type: bytes, extra
     await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(receive: Receive) -> bytes:
+def too_large(limit: int) -> DispatchError:
+    return DispatchError(
+        413,
+        ErrorCode.REQUEST_TOO_LARGE,
+        f"The request body exceeds CONNECTOR_PROXY_MAX_REQUEST_BYTES ({limit} bytes); nothing was run.",
+    )
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body; :func:`too_large` as soon as it is known to exceed ``limit`` bytes
+    (from ``Content-Length`` before reading, or while reading a chunked body)."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
     chunks: list[bytes] = []
+    size = 0
     while True:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
@@ -55,9 +76,22 @@ def _catalog_headers(etag: str) -> tuple[tuple[bytes, bytes], ...]:
 
 
 class FastPath:
-    def __init__(self, app: ASGIApp, state: ProxyState) -> None:
+    def __init__(self, app: ASGIApp, state: ProxyState, max_request_bytes: int) -> None:
         self.app = app
         self.state = state
+        self.max_request_bytes = max_request_bytes
+
+    async def _do(self, scope: Scope, receive: Receive, send: Send, command_id: str) -> None:
+        try:
+            body = await read_body(scope, receive, self.max_request_bytes)
+        except DispatchError as error:
+            logger.info("request refused", extra={"command": command_id, "error_code": error.code})
+            outcome = Outcome.from_error(error)
+            # The rest of the body is never read: the connection cannot be reused.
+            await _send(send, outcome.status, outcome.body, _JSON, [(b"connection", b"close")])
+            return
+        outcome = await dispatch(self.state, command_id, body)
+        await _send(send, outcome.status, outcome.body, outcome.media_type.encode("latin-1"), [])
 
     async def _catalog(self, scope: Scope, send: Send, snapshot: CatalogSnapshot) -> None:
         extra = list(_catalog_headers(snapshot.etag))
@@ -76,8 +110,7 @@ class FastPath:
             if method == "POST" and path.startswith(_DO_PREFIX):
                 connector, _, command = path[len(_DO_PREFIX) :].partition("/")
                 if connector and command and "/" not in command:
-                    outcome: Outcome = await dispatch(self.state, f"{connector}/{command}", await _read_body(receive))
-                    await _send(send, outcome.status, outcome.body, outcome.media_type.encode("latin-1"), [])
+                    await self._do(scope, receive, send, f"{connector}/{command}")
                     return
             elif method == "GET":
                 if path == "/v1/commands":

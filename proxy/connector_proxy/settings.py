@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     command_timeout: float = Field(
         40.0, gt=0, le=3600, description="Seconds a command may run before the proxy answers 504 command_timeout."
     )
+    max_request_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=1024,
+        le=1024**3,
+        description="Largest /v1/do request body accepted (bytes); larger ones get 413 request_too_large.",
+    )
     thread_pool_size: int = Field(32, ge=1, le=1024, description="Threads for synchronous (community) connectors.")
     config: dict[str, Any] = Field(
         default_factory=dict, repr=False, description="JSON object handed to connectors as their config mapping."

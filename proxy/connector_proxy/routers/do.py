@@ -19,6 +19,7 @@ _DO_DOC: dict[int | str, dict[str, Any]] = {
     400: {"description": "invalid_request_body, missing_parameter, unknown_parameter or invalid_parameter."},
     401: {"description": "API key missing or wrong."},
     404: {"description": "command_not_found."},
+    413: {"description": "request_too_large: the body exceeds CONNECTOR_PROXY_MAX_REQUEST_BYTES."},
     500: {"description": "The command raised (error_code = exception class) or returned an invalid result."},
     503: {"description": "connector_unavailable: the connector workload cannot be reached."},
     504: {"description": "command_timeout / connector_timeout."},
