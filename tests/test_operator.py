@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from subprocess import DEVNULL, PIPE
 from typing import Any
 
 import httpx
@@ -259,3 +262,25 @@ async def test_resume_after_restart(kube_emulator: KubeEmulator, runtime: str) -
     async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
         status = await wait_condition(kube_emulator, "early", "Ready", "False", "Unreachable")
     assert status["observedGeneration"] == 2
+
+
+async def test_cli_operator_logs_in_with_the_kubeconfig(kube_emulator: KubeEmulator, runtime: str) -> None:
+    """``connector-proxy operator`` as a real process, with nothing but ``$KUBECONFIG`` to log in by."""
+    await prepare(kube_emulator)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kube_emulator.kubeconfig_path),
+        "CONNECTOR_OPERATOR_NAMESPACES": NS,
+        "CONNECTOR_OPERATOR_HEALTH_PORT": str(free_port()),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector_proxy", "operator", env=env, stdout=DEVNULL, stderr=PIPE
+    )
+    try:
+        await kube_emulator.create(connector("logged-in", {"url": {"endpoint": runtime}}))
+        status = await wait_condition(kube_emulator, "logged-in", "Ready", "True")
+        assert status["commands"] == await catalog_of(runtime, "commands")
+    finally:
+        process.terminate()
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]

@@ -28,6 +28,12 @@ def _claims(index: kopf.Index[Any, Any]) -> Iterator[Claim]:
 def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSettings) -> None:
     """Register every handler on ``registry`` (explicit, so tests and the CLI share one set-up)."""
 
+    @kopf.on.login(registry=registry)
+    async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # An explicit registry carries none of kopf's implicit login handlers: log in as the
+        # kubernetes_asyncio client does (in-cluster service account, else the kubeconfig).
+        return await kopf.login_via_async_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def configure(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
         # Keep kopf's own bookkeeping in annotations, never in our status.
