@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kube.connectors import next_second
 from kube.fixtures import KubeEmulator, eventually, run_operator, write_kubeconfig
 
 from connector_operator.runner import build_registry
@@ -210,7 +211,7 @@ async def test_duplicate_ids_go_to_the_oldest_connector(cluster: KubeEmulator, s
     new = servers.enter_context(serve_in_thread(fake_workload("new", ["shared/Echo", "new/Only"])))
     await cluster.create(connector("zeta-old", old))
     await eventually(lambda: _ready(cluster, "zeta-old"))
-    await _next_second()
+    await next_second()
     await cluster.create(connector("alpha-new", new))
     proxy = start_proxy(servers)
     await listed(proxy, {"shared/Echo", "old/Only", "new/Only"})
@@ -222,16 +223,6 @@ async def _ready(kube: KubeEmulator, name: str) -> bool:
     obj = await kube.get(API_VERSION, "Connector", NS, name) or {}
     conditions = (obj.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-async def _next_second() -> None:
-    import datetime
-
-    start = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    for _ in range(30):
-        if datetime.datetime.now(datetime.UTC).replace(microsecond=0) > start:
-            return
-        await asyncio.sleep(0.05)
 
 
 class Gate:

@@ -5,38 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from subprocess import DEVNULL, PIPE
-from typing import Any
 
-import httpx
 import pytest
+from kube.connectors import (
+    KIND,
+    catalog_of,
+    condition,
+    connector,
+    next_second,
+    runtime_app,
+    secret,
+    status_of,
+    wait_condition,
+)
 from kube.fixtures import KubeEmulator, eventually, run_operator
 
 from connector_operator.runner import build_registry
 from connector_operator.settings import API_VERSION, OperatorSettings
-from connector_proxy.app import create_app
-from connector_proxy.embedded import EmbeddedConnectors
-from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connector
-from connector_proxy.settings import Settings
-from proxytest import sdk_fixture
 from proxytest.servers import free_port, serve_in_thread
 
 CRD = Path(__file__).resolve().parents[1] / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"
 NS = "default"
-KIND = "Connector"
-
-
-def runtime_app(api_key: str | None = None) -> Any:
-    loaded = load_sdk_connector(sdk_fixture.demo)
-    embedded = EmbeddedConnectors(registry=Registry.build(loaded.commands), connectors=())
-    return create_app(Settings(api_key=api_key), embedded=embedded)
 
 
 @pytest.fixture
@@ -64,47 +59,6 @@ async def prepare(kube: KubeEmulator) -> None:
     await kube.apply_crd(CRD)
     if await kube.get("v1", "Namespace", None, NS) is None:
         await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-
-
-async def catalog_of(runtime: str, which: str) -> Any:
-    async with httpx.AsyncClient() as client:
-        return (await client.get(f"{runtime}/v1/{which}")).json()
-
-
-def connector(name: str, source: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"source": source, **spec},
-    }
-
-
-def secret(name: str, **data: str) -> dict[str, Any]:
-    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS}, "data": encoded}
-
-
-async def status_of(kube: KubeEmulator, name: str) -> dict[str, Any]:
-    obj = await kube.get(API_VERSION, KIND, NS, name)
-    return (obj or {}).get("status") or {}
-
-
-def condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
-
-
-async def wait_condition(
-    kube: KubeEmulator, name: str, kind: str, value: str, reason: str | None = None
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        status = await status_of(kube, name)
-        found = condition(status, kind)
-        if found.get("status") == value and (reason is None or found.get("reason") == reason):
-            return status
-        return None
-
-    return await eventually(probe, within=15)
 
 
 async def test_url_source_is_discovered_and_ready(cluster: KubeEmulator, runtime: str) -> None:
@@ -212,18 +166,10 @@ async def test_suspend_scales_to_zero_and_withdraws_commands(cluster: KubeEmulat
     assert deployment is not None and deployment["spec"]["replicas"] == 0
 
 
-async def _next_second() -> None:
-    start = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    for _ in range(30):  # creationTimestamp has one-second resolution
-        if datetime.datetime.now(datetime.UTC).replace(microsecond=0) > start:
-            return
-        await asyncio.sleep(0.05)
-
-
 async def test_command_id_conflict_oldest_wins(cluster: KubeEmulator, runtime: str) -> None:
     await cluster.create(connector("zeta-old", {"url": {"endpoint": runtime}}))
     await wait_condition(cluster, "zeta-old", "Ready", "True")
-    await _next_second()
+    await next_second()
     await cluster.create(connector("alpha-new", {"url": {"endpoint": runtime}}))
     status = await wait_condition(cluster, "alpha-new", "ConflictFree", "False", "CommandIdConflict")
     assert "served by default/zeta-old" in condition(status, "ConflictFree")["message"]
