@@ -367,20 +367,17 @@ def test_rbac_is_least_privilege(values: Path) -> None:
         assert [(kind, ns) for kind, ns, _ in proxy] == [("ClusterRole", None)]
     else:
         assert sorted((kind, ns) for kind, ns, _ in proxy) == sorted(("Role", ns) for ns in watched)
-    # The operator: the rules file, namespaced rules per namespace (or cluster-wide), discovery cluster-wide.
+    # The operator: the rules file's namespaced rules per namespace, and a ClusterRole only when every
+    # namespace is watched (then also the CRD rules).
     operator = granted[OPERATOR]
-    assert ("ClusterRole", None, RULES["cluster"]) in operator
     namespaced = [(kind, ns) for kind, ns, rules in operator if rules == RULES["namespaced"]]
     if all_namespaces:
         assert namespaced == [("ClusterRole", None)]
+        assert ("ClusterRole", None, RULES["cluster"]) in operator
+        assert len(operator) == 2
     else:
         assert sorted(namespaced) == sorted(("Role", ns) for ns in watched)
-    assert len(operator) == len(namespaced) + 1
-    cluster_resources = {
-        r for kind, _, rules in operator if kind == "ClusterRole" for rule in rules for r in rule["resources"]
-    }
-    if not all_namespaces:  # a ClusterRole only for cluster-scoped resources
-        assert cluster_resources == {"customresourcedefinitions", "namespaces"}
+        assert [kind for kind, _, _ in operator] == ["Role"] * len(watched)  # no cluster-scoped permission
     for _, _, rules in proxy + operator:
         for rule in rules:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]

@@ -230,3 +230,18 @@ async def test_cli_operator_logs_in_with_the_kubeconfig(kube_emulator: KubeEmula
         process.terminate()
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+
+
+async def test_fixed_namespaces_need_no_cluster_scoped_access(cluster: KubeEmulator, runtime: str) -> None:
+    """With fixed namespaces the chart grants Roles only: the operator must never read CRDs or namespaces."""
+    await cluster.create(connector("scoped", {"url": {"endpoint": runtime}}))
+    await wait_condition(cluster, "scoped", "Ready", "True")
+    requests = [(str(r.method), r.url.path, r.headers.get("User-Agent", "")) for r in list(cluster.emulator)]
+    operator_requests = [(method, path) for method, path, agent in requests if not agent.startswith("kmock/")]
+    assert any(path.endswith("/connectors") for _, path in operator_requests)  # the operator did run
+    cluster_scoped = [
+        (method, path)
+        for method, path in operator_requests
+        if "/customresourcedefinitions" in path or path.rstrip("/") == "/api/v1/namespaces"
+    ]
+    assert cluster_scoped == []

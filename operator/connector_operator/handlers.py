@@ -40,6 +40,10 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.posting.level = logging.WARNING
+        if not operator_settings.cluster_wide:
+            # Fixed namespaces: kopf needs neither to list namespaces nor to watch CRDs (it discovers
+            # the Connector resource once, at start-up), so no ClusterRole is needed at all.
+            settings.scanning.disabled = True
         await load_configuration()
         services = Services(kube=Kube(), http=httpx.AsyncClient(), settings=operator_settings)
         memo["services"] = services

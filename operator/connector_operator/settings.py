@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -14,6 +15,7 @@ VERSION = "v1alpha1"
 PLURAL = "connectors"
 KIND = "Connector"
 API_VERSION = f"{GROUP}/{VERSION}"
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class OperatorSettings(BaseSettings):
@@ -23,7 +25,7 @@ class OperatorSettings(BaseSettings):
 
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Namespaces to watch (JSON list or comma-separated); empty means all namespaces.",
+        description="Namespaces to watch (exact names, JSON list or comma-separated); empty means all namespaces.",
     )
     runtime_image: str = Field(
         "ghcr.io/spiff-connector-proxy/connector-proxy:0.1.0",
@@ -44,6 +46,17 @@ class OperatorSettings(BaseSettings):
     @classmethod
     def _split(cls, value: object) -> object:
         return split_list(value)
+
+    @field_validator("namespaces")
+    @classmethod
+    def _exact_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not _NAMESPACE.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a namespace name (lower-case letters, digits and '-', at most 63); "
+                    "patterns are not supported: list the namespaces, or leave the setting empty for all"
+                )
+        return value
 
     @field_validator("service_endpoint")
     @classmethod
