@@ -68,6 +68,9 @@ def test_empty_api_key_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -
         ("CONNECTOR_PROXY_CONFIG", "[1, 2]"),
         ("CONNECTOR_PROXY_CONFIG_FILE", "/nonexistent/config.json"),
         ("CONNECTOR_PROXY_LOG_FORMAT", "xml"),
+        ("CONNECTOR_PROXY_NAMESPACES", "team-*"),
+        ("CONNECTOR_PROXY_NAMESPACES", "Team-A"),
+        ("CONNECTOR_PROXY_MAX_REQUEST_BYTES", "10"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from connector_proxy.settings import split_list
+from connector_proxy.settings import namespace_names, split_list
 
 GROUP = "connectors.spiffworkflow.org"
 VERSION = "v1alpha1"
 PLURAL = "connectors"
 KIND = "Connector"
 API_VERSION = f"{GROUP}/{VERSION}"
-_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 class OperatorSettings(BaseSettings):
@@ -50,13 +48,7 @@ class OperatorSettings(BaseSettings):
     @field_validator("namespaces")
     @classmethod
     def _exact_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not _NAMESPACE.fullmatch(name):
-                raise ValueError(
-                    f"{name!r} is not a namespace name (lower-case letters, digits and '-', at most 63); "
-                    "patterns are not supported: list the namespaces, or leave the setting empty for all"
-                )
-        return value
+        return namespace_names(value)
 
     @field_validator("service_endpoint")
     @classmethod

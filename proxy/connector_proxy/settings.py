@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,20 @@ def split_list(value: object) -> object:
         if value.strip().startswith("["):
             return orjson.loads(value)
         return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def namespace_names(value: list[str]) -> list[str]:
+    """Exact Kubernetes namespace names (DNS-1123 labels); patterns are refused with an explanation."""
+    for name in value:
+        if not _NAMESPACE.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a namespace name (lower-case letters, digits and '-', at most 63); "
+                "patterns are not supported: list the namespaces, or leave the setting empty"
+            )
     return value
 
 
@@ -118,6 +133,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split_list(cls, value: object) -> object:
         return split_list(value)
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_names(cls, value: list[str]) -> list[str]:
+        return namespace_names(value)
 
     @property
     def embedded_enabled(self) -> bool:
