@@ -97,6 +97,8 @@ async def test_every_replica_follows_connectors_and_routes_to_them(cluster: Kube
     forwarded = through.json()["command_response"]["body"]
     assert forwarded["received"] == direct.json()["command_response"]["body"]["received"]
     assert "spiff-connector-proxy-api-key" not in forwarded["headers"]
+    again = await post(f"{proxies[0]}/v1/do/alpha/Echo", body)
+    assert "cookie" not in again.json()["command_response"]["body"]["headers"]  # the workload's cookie stayed out
     later = await post(f"{proxies[1]}/v1/do/alpha/Later", body)
     assert later.status_code == 202
     bad = await post(f"{proxies[1]}/v1/do/alpha/Bad", body)
@@ -121,7 +123,7 @@ async def test_every_replica_follows_connectors_and_routes_to_them(cluster: Kube
     status = (await get(f"{proxies[0]}/v1/status")).json()
     assert status["revision"] >= 5 and status["kubernetes"]["synced"] is True
     metrics = (await get(f"{proxies[0]}/metrics")).text
-    assert 'connector_proxy_command_requests_total{command="alpha/Echo",status="200"} 1.0' in metrics
+    assert 'connector_proxy_command_requests_total{command="alpha/Echo",status="200"} 2.0' in metrics
     assert 'connector_proxy_command_errors_total{command="unknown",error_code="command_not_found"} 1.0' in metrics
     assert "connector_proxy_registry_revision" in metrics
 

@@ -330,15 +330,67 @@ def test_token_endpoint_failure(
     assert CLIENT_SECRET not in proxy_log_text(caplog)
 
 
-def test_code_replay_is_refused_by_the_provider(provider: OAuthProvider, acme_proxy: str, browser: Browser) -> None:
+def test_a_finished_flow_cannot_be_replayed(provider: OAuthProvider, acme_proxy: str, browser: Browser) -> None:
     callback = browser.to_callback(start_url(acme_proxy, provider))
+    flow_cookie = "; ".join(f"{k}={v}" for k, v in browser.http.cookies.items())
+    assert flow_cookie.startswith("spiff_oauth_")
     assert browser.get(callback).status_code == 302
+    assert not browser.http.cookies  # the callback cleared the flow's cookie
     again = browser.get(callback)
-    assert again.status_code == 502
-    error = error_of(again)
+    assert error_of(again)["error_code"] == "oauth_state_not_bound"
+    # Even replayed with the cookie kept by hand, the provider refuses a used code.
+    replayed = browser.get(callback, headers={"Cookie": flow_cookie})
+    assert replayed.status_code == 502
+    error = error_of(replayed)
     assert error["error_code"] == "oauth_token_exchange_failed"
     assert "invalid_grant" in error["message"]
     assert query_of(callback)["code"] not in error["message"]
+
+
+def test_a_flow_finishes_only_in_the_browser_that_started_it(
+    provider: OAuthProvider, acme_proxy: str, browser: Browser
+) -> None:
+    """A sign-in link passed to somebody else cannot connect their account to the sender's session."""
+    callback = browser.to_callback(start_url(acme_proxy, provider))
+    other = Browser()
+    try:
+        refused = other.get(callback)
+    finally:
+        other.close()
+    assert refused.status_code == 400
+    assert error_of(refused)["error_code"] == "oauth_state_not_bound"
+    assert "access_token" not in refused.text
+    # Nothing was redeemed: the browser that started the flow still finishes it.
+    final = browser.redirect(callback)
+    assert "access_token" in response_token(browser.get(final).json()["args"])
+
+
+def test_the_flow_cookie(provider: OAuthProvider, start: Any, browser: Browser) -> None:
+    proxy = start(oauth_settings(provider, oauth_state_ttl=300), sdk_auths(acme_connector(provider.url)))
+    answer = browser.get(start_url(proxy, provider))
+    cookie = answer.headers["set-cookie"]
+    name, _, rest = cookie.partition("=")
+    attributes = {part.strip().split("=")[0].lower(): part.strip() for part in rest.split(";")[1:]}
+    assert name.startswith("spiff_oauth_")
+    assert attributes["max-age"] == "Max-Age=300" and attributes["path"] == "Path=/"
+    assert attributes["samesite"].lower() == "samesite=lax" and "httponly" in attributes
+    assert "secure" not in attributes  # plain http here
+    https = browser.get(start_url(proxy, provider), headers={"X-Forwarded-Proto": "https"})
+    assert "secure" in https.headers["set-cookie"].lower()
+
+
+def test_browser_binding_can_be_turned_off(provider: OAuthProvider, start: Any, browser: Browser) -> None:
+    proxy = start(oauth_settings(provider, oauth_bind_browser=False), sdk_auths(acme_connector(provider.url)))
+    provider.clients[CLIENT_ID].redirect_uris.append(f"{proxy}/v1/auth/acme/OAuth/callback")
+    answer = browser.get(start_url(proxy, provider))
+    assert "set-cookie" not in answer.headers
+    callback = browser.redirect(answer.headers["location"])
+    other = Browser()
+    try:
+        final = other.redirect(callback)
+    finally:
+        other.close()
+    assert final.startswith(spiff_redirect_url(provider).split("?")[0])
 
 
 def test_pkce_verifier_travels_only_sealed(provider: OAuthProvider, acme_proxy: str, browser: Browser) -> None:

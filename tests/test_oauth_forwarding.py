@@ -94,6 +94,28 @@ def test_flow_is_forwarded_with_the_front_proxys_callback_url(
     assert WORKLOAD_KEY not in logs
 
 
+def test_forwarded_flow_is_bound_to_the_browser_too(
+    provider: OAuthProvider, front_and_workload: tuple[str, str], browser: Browser
+) -> None:
+    front, _ = front_and_workload
+    provider.clients[CLIENT_ID].redirect_uris.append(f"{front}/v1/auth/acme/OAuth/callback")
+    callback = browser.to_callback(start_url(front, provider))
+    assert [name for name in browser.http.cookies] == [next(iter(browser.http.cookies))]  # one flow cookie
+    other = Browser()
+    try:
+        other.http.cookies.set("session", "spiff-arena-session")  # not the flow's: never forwarded
+        refused = other.get(callback)
+    finally:
+        other.close()
+    assert refused.status_code == 400
+    assert error_of(refused)["error_code"] == "oauth_state_not_bound"
+    final = browser.get(callback)
+    assert final.status_code == 302, final.text
+    assert "spiff_oauth_" in final.headers.get("set-cookie", ""), (
+        final.headers and "Max-Age=0" in final.headers["set-cookie"]
+    )
+
+
 def test_forwarding_headers_put_the_callback_on_the_public_url(
     provider: OAuthProvider, front_and_workload: tuple[str, str], browser: Browser
 ) -> None:

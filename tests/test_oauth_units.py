@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.requests import Request
 
+from connector_proxy.oauth_binding import flow_cookies
 from connector_proxy.oauth_config import catalog_metadata, description_client_config, sdk_client_config
 from connector_proxy.oauth_errors import OAuthFlowError
 from connector_proxy.oauth_redirect import check_redirect_url, public_base_url, raw_redirect_url, with_response
@@ -248,3 +249,18 @@ def test_access_log_lines_lose_the_query() -> None:
     other = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, "%s", ("/v1/commands?x=1",), None)
     RedactOAuthQuery().filter(other)
     assert other.getMessage() == "/v1/commands?x=1"
+
+
+@pytest.mark.parametrize(
+    ("header", "forwarded"),
+    [
+        (None, None),
+        ("", None),
+        ("session=abc; theme=dark", None),
+        ("session=abc; spiff_oauth_AbC-1=nonce-value; other=1", "spiff_oauth_AbC-1=nonce-value"),
+        ("spiff_oauth_a=1;spiff_oauth_b=2", "spiff_oauth_a=1; spiff_oauth_b=2"),
+        ("garbage;;==;spiff_oauth_x=y", "spiff_oauth_x=y"),
+    ],
+)
+def test_only_flow_cookies_are_forwarded(header: str | None, forwarded: str | None) -> None:
+    assert flow_cookies(header) == forwarded

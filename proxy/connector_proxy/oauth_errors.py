@@ -25,6 +25,7 @@ class OAuthErrorCode(StrEnum):
     STATE_INVALID = "oauth_state_invalid"
     STATE_EXPIRED = "oauth_state_expired"
     STATE_MISMATCH = "oauth_state_mismatch"
+    STATE_NOT_BOUND = "oauth_state_not_bound"
     PROVIDER_ERROR = "oauth_provider_error"
     TOKEN_EXCHANGE_FAILED = "oauth_token_exchange_failed"  # noqa: S105 - an error code
     # Kubernetes mode, forwarding to the connector workload (same codes as /v1/do uses).

@@ -44,6 +44,11 @@ class FlowState:
     expires_at: int
 
 
+def new_nonce() -> str:
+    """A flow's random identifier (128 bits, URL-safe: usable in a cookie name and value)."""
+    return secrets.token_urlsafe(16)
+
+
 def _fernet(secret: str) -> Fernet:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret.encode())
     return Fernet(base64.urlsafe_b64encode(key))
@@ -59,7 +64,16 @@ class StateCodec:
         self.ttl = ttl
         self._clock = clock
 
-    def seal(self, *, auth_id: str, redirect_url: str, callback_url: str, code_verifier: str | None) -> str:
+    def seal(
+        self,
+        *,
+        auth_id: str,
+        redirect_url: str,
+        callback_url: str,
+        code_verifier: str | None,
+        nonce: str | None = None,
+    ) -> str:
+        """The sealed state; ``nonce`` (default: a new one, see :func:`new_nonce`) identifies the flow."""
         expires_at = int(self._clock()) + self.ttl
         payload = {
             "v": _VERSION,
@@ -67,7 +81,7 @@ class StateCodec:
             "r": redirect_url,
             "c": callback_url,
             "k": code_verifier,
-            "n": secrets.token_urlsafe(16),
+            "n": nonce or new_nonce(),
             "e": expires_at,
         }
         return self._fernet.encrypt(orjson.dumps(payload)).decode("ascii")

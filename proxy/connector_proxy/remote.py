@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,12 @@ from spiff_connector_sdk.transport import pooled_transport
 logger = logging.getLogger("connector_proxy.remote")
 API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
 _FORWARDED_HEADERS = {"content-type": "application/json", "user-agent": "spiff-connector-proxy"}
+
+
+def no_cookie_jar() -> http.cookiejar.CookieJar:
+    """A jar that neither keeps nor sends cookies: a client shared by every caller must never carry
+    one caller's cookie (set by a workload's answer) into another caller's request."""
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 @dataclass(eq=False)
@@ -64,6 +71,7 @@ class Forwarder:
                 transport=pooled_transport(limits=limits),
                 timeout=None,  # noqa: S113
                 follow_redirects=False,
+                cookies=no_cookie_jar(),
             )
         return self._client
 

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
         None, description="Key signing OAuth state; the same on every replica. Required for OAuth flows."
     )
     oauth_state_ttl: int = Field(600, ge=30, le=3600, description="Seconds an OAuth flow may take.")
+    oauth_bind_browser: bool = Field(
+        True,
+        description="Finish an OAuth flow only in the browser that started it (a cookie set at the start); "
+        "turn off only when the browser reaches the start and the callback on different hosts.",
+    )
     disabled_connectors: list[str] = Field(
         default_factory=list, description="Connector names to leave out of the registry (JSON list)."
     )

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 def fake_workload(name: str, commands: list[str], *, release: threading.Event | None = None) -> FastAPI:
     """``/v1/do/<id>`` answers a v2 envelope naming this workload and the headers it got; the
     command ``.../Slow`` waits for ``release`` (bounded) first; ``.../Bad`` answers 400;
-    ``.../Later`` answers 202."""
+    ``.../Later`` answers 202. Every answer sets a cookie (a forwarding client must not keep it)."""
     app = FastAPI()
     catalog = [{"id": c, "parameters": [{"id": "x", "type": "any", "required": False}]} for c in commands]
 
@@ -51,6 +51,8 @@ def fake_workload(name: str, commands: list[str], *, release: threading.Event | 
             return JSONResponse(
                 {"command_response": {}, "error": {"error_code": "missing_parameter", "message": "x"}}, 400
             )
-        return JSONResponse(body, status_code=202 if command == "Later" else 200)
+        answer = JSONResponse(body, status_code=202 if command == "Later" else 200)
+        answer.set_cookie("workload-session", f"{name}-session")
+        return answer
 
     return app

@@ -20,6 +20,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from connector_proxy import oauth_binding
 from connector_proxy.loading import AuthEntry, RemoteAuthTarget
 from connector_proxy.oauth_errors import NO_STORE_HEADERS, OAuthErrorCode, OAuthFlowError
 from connector_proxy.oauth_flow import (
@@ -37,8 +38,8 @@ from connector_proxy.oauth_redirect import (
     raw_redirect_url,
     with_response,
 )
-from connector_proxy.oauth_state import StateCodec
-from connector_proxy.remote import API_KEY_HEADER
+from connector_proxy.oauth_state import StateCodec, new_nonce
+from connector_proxy.remote import API_KEY_HEADER, no_cookie_jar
 from connector_proxy.settings import Settings
 from connector_proxy.state import proxy_state
 
@@ -51,7 +52,10 @@ _PASSED_HEADERS = ("location", "content-type", "cache-control", "pragma", "refer
 
 _AUTH_DOC: dict[int | str, dict[str, Any]] = {
     302: {"description": "Redirect to the provider (start) or to redirect_url with response=<token set> (callback)."},
-    400: {"description": "oauth_redirect_not_allowed, oauth_state_*, oauth_provider_error, oauth_not_supported."},
+    400: {
+        "description": "oauth_redirect_not_allowed, oauth_state_* (oauth_state_not_bound: another browser), "
+        "oauth_provider_error, oauth_not_supported."
+    },
     404: {"description": "auth_not_found."},
     500: {"description": "oauth_not_configured."},
     502: {"description": "oauth_token_exchange_failed."},
@@ -68,7 +72,9 @@ def forward_client() -> httpx.AsyncClient:
     client = _clients.get(loop)
     if client is None:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
-        client = httpx.AsyncClient(limits=limits, timeout=FORWARD_TIMEOUT, follow_redirects=False)
+        client = httpx.AsyncClient(
+            limits=limits, timeout=FORWARD_TIMEOUT, follow_redirects=False, cookies=no_cookie_jar()
+        )
         _clients[loop] = client
     return client
 
@@ -119,6 +125,9 @@ async def _forward(request: Request, entry: AuthEntry, target: RemoteAuthTarget,
     headers = {**forwarded_headers(base), "User-Agent": "spiff-connector-proxy"}
     if target.api_key:
         headers[API_KEY_HEADER] = target.api_key
+    cookies = oauth_binding.flow_cookies(request.headers.get("cookie"))
+    if cookies:
+        headers["Cookie"] = cookies
     try:
         answer = await forward_client().get(url, headers=headers)
     except httpx.TimeoutException:
@@ -135,7 +144,11 @@ async def _forward(request: Request, entry: AuthEntry, target: RemoteAuthTarget,
             503, OAuthErrorCode.CONNECTOR_UNAVAILABLE, f"The connector serving {entry.id} cannot be reached."
         ) from None
     passed = {name: answer.headers[name] for name in _PASSED_HEADERS if name in answer.headers}
-    return Response(content=answer.content, status_code=answer.status_code, headers=passed)
+    response = Response(content=answer.content, status_code=answer.status_code, headers=passed)
+    for cookie in answer.headers.get_list("set-cookie"):
+        if cookie.startswith(oauth_binding.COOKIE_PREFIX):  # the flow's own cookie, nothing else
+            response.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
+    return response
 
 
 async def _start(request: Request, connector: str, auth: str) -> Response:
@@ -150,10 +163,16 @@ async def _start(request: Request, connector: str, auth: str) -> Response:
     client = await client_config(entry, proxy_state(request).runtime)
     callback_url = f"{public_base_url(request, settings.public_url)}/v1/auth/{entry.id}/callback"
     verifier = new_code_verifier() if client.pkce else None
-    state = codec.seal(auth_id=entry.id, redirect_url=redirect_url, callback_url=callback_url, code_verifier=verifier)
+    nonce = new_nonce()
+    state = codec.seal(
+        auth_id=entry.id, redirect_url=redirect_url, callback_url=callback_url, code_verifier=verifier, nonce=nonce
+    )
     location = authorization_url(client, callback_url=callback_url, state=state, code_verifier=verifier)
     logger.info("oauth flow started", extra={"auth": entry.id, "redirect": describe(redirect_url)})
-    return _redirect(location)
+    response = _redirect(location)
+    if settings.oauth_bind_browser:
+        oauth_binding.bind(response, nonce, ttl=settings.oauth_state_ttl, secure=callback_url.startswith("https://"))
+    return response
 
 
 async def _callback(request: Request, connector: str, auth: str) -> Response:
@@ -178,6 +197,8 @@ async def _callback(request: Request, connector: str, auth: str) -> Response:
             OAuthErrorCode.STATE_MISMATCH,
             f"This sign-in was started for another authentication, not {entry.id}; start it again.",
         )
+    if settings.oauth_bind_browser:
+        oauth_binding.check(request, flow)
     # The allow-list may have changed since the flow started (or the secret leaked): check again.
     redirect_url = check_redirect_url(flow.redirect_url, settings.oauth_redirect_allowlist)
     code = params.get("code")
@@ -188,7 +209,10 @@ async def _callback(request: Request, connector: str, auth: str) -> Response:
     client = await client_config(entry, proxy_state(request).runtime)
     token = await exchange_code(client, code=code, callback_url=flow.callback_url, code_verifier=flow.code_verifier)
     logger.info("oauth flow completed", extra={"auth": entry.id, "redirect": describe(redirect_url)})
-    return _redirect(with_response(redirect_url, orjson.dumps(token).decode()))
+    response = _redirect(with_response(redirect_url, orjson.dumps(token).decode()))
+    if settings.oauth_bind_browser:
+        oauth_binding.release(response, flow.nonce, secure=flow.callback_url.startswith("https://"))
+    return response
 
 
 @router.get("/v1/auth/{connector}/{auth}", summary="Start an OAuth2 sign-in (browser)", responses=_AUTH_DOC)
