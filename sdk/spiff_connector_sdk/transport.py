@@ -46,7 +46,9 @@ DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20,
 
 
 def translate_error(exc: BaseException) -> httpx.TransportError:
-    """The httpx exception for a failure of the aiohttp exchange (``exc`` or what it wraps)."""
+    """The httpx exception for a failure of the aiohttp exchange (``exc`` or what it wraps).
+
+    Its message never holds the request URL (whose query or userinfo may carry secrets)."""
     cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ is not None else exc
     message = str(cause) or type(cause).__name__
     if isinstance(cause, aiohttp.ConnectionTimeoutError):
@@ -58,8 +60,10 @@ def translate_error(exc: BaseException) -> httpx.TransportError:
     if isinstance(cause, aiohttp.ClientConnectorError):  # refused, DNS, TLS handshake/certificate
         return httpx.ConnectError(message)
     if isinstance(cause, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return httpx.UnsupportedProtocol(message)
-    if isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientResponseError):
+        return httpx.UnsupportedProtocol("the URL cannot be requested")  # aiohttp's text is the URL
+    if isinstance(cause, aiohttp.ClientResponseError):  # its text ends with the URL, query included
+        return httpx.RemoteProtocolError(f"invalid response: {cause.message}" if cause.message else "invalid response")
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
         return httpx.RemoteProtocolError(message)
     if isinstance(cause, aiohttp.ClientPayloadError | aiohttp.ClientConnectionError):
         return httpx.ReadError(message)
