@@ -56,6 +56,17 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[str, dict[str, str
     return line, headers, body
 
 
+def answers(raw: bytes) -> Handler:
+    """A peer that reads one request, writes ``raw`` (nothing: hangs up) and closes."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(raw)
+        await writer.drain()
+
+    return handler
+
+
 def response(status: int, body: bytes, *extra: str) -> bytes:
     head = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", *extra]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
@@ -153,33 +164,20 @@ async def test_refused_connection_is_a_connect_error(client: httpx.AsyncClient) 
 
 
 async def test_peer_closing_without_answer_is_a_remote_protocol_error(client: httpx.AsyncClient) -> None:
-    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-
-    async with raw_server(hang_up) as base:
+    async with raw_server(answers(b"")) as base:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get(f"{base}/")
 
 
 async def test_garbage_answer_is_a_remote_protocol_error(client: httpx.AsyncClient) -> None:
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-        await writer.drain()
-
-    async with raw_server(garbage) as base:
+    async with raw_server(answers(b"NOT HTTP AT ALL\r\n\r\n")) as base:
         with pytest.raises(httpx.RemoteProtocolError) as raised:
             await client.get(base.replace("http://", "http://ada:pw-in-url@") + "/?token=query-secret")
     assert "query-secret" not in str(raised.value) and "pw-in-url" not in str(raised.value)
 
 
 async def test_body_cut_short_is_a_read_error(client: httpx.AsyncClient) -> None:
-    async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
-        await writer.drain()
-
-    async with raw_server(truncated) as base:
+    async with raw_server(answers(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")) as base:
         with pytest.raises(httpx.ReadError):
             await client.get(f"{base}/")
 
