@@ -1,5 +1,6 @@
-"""The six HTTP commands. Each is a thin, fully annotated signature (the proxy
-builds the catalog from it) over the shared :func:`~spiff_connector_http.execute.execute`.
+"""The six HTTP commands: fully annotated signatures (the proxy builds the catalog from them) over
+the shared :func:`~spiff_connector_http.execute.execute`. Two signatures serve all six: one for the
+methods without a body (GET, HEAD), one for those with one.
 
 Parameters are those of the community ``connector-http`` ``*RequestV2``
 commands plus ``bearer_token``, ``timeout``, ``body_format`` and
@@ -10,6 +11,7 @@ does, which the community connector uses).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from spiff_connector_http.execute import execute
@@ -54,24 +56,34 @@ Timeout = Annotated[float | None, Param("Seconds to wait for each attempt (defau
 IncludeHeaders = Annotated[bool, Param("Return the response headers (lower-cased names) as the result's headers.")]
 
 
-async def get_request(
-    ctx: Context,
-    *,
-    url: Url,
-    headers: Headers = None,
-    params: Params = None,
-    basic_auth_username: BasicUser = None,
-    basic_auth_password: BasicPassword = None,
-    bearer_token: Bearer = None,
-    attempts: Attempts = 1,
-    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
-    include_response_headers: IncludeHeaders = False,
-) -> Result:
-    """Send an HTTP GET request and return the parsed response (JSON, XML as a dict, or raw text)."""
-    return await execute(
-        ctx,
-        RequestOptions(
-            method="GET",
+CommandFunc = Callable[..., Awaitable[Result]]
+
+
+def _named(func: CommandFunc, name: str, doc: str) -> CommandFunc:
+    """Give a generated command the module-level name it is exported under, and its description."""
+    func.__name__ = func.__qualname__ = name
+    func.__doc__ = doc
+    return func
+
+
+def _without_body(method: str, name: str, doc: str, *, follow_redirects: bool = True) -> CommandFunc:
+    """A command for a method that sends no body (GET, HEAD), like the community commands."""
+
+    async def command(
+        ctx: Context,
+        *,
+        url: Url,
+        headers: Headers = None,
+        params: Params = None,
+        basic_auth_username: BasicUser = None,
+        basic_auth_password: BasicPassword = None,
+        bearer_token: Bearer = None,
+        attempts: Attempts = 1,
+        timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+        include_response_headers: IncludeHeaders = False,
+    ) -> Result:
+        options = RequestOptions(
+            method=method,
             url=url,
             headers=headers,
             params=params,
@@ -81,62 +93,33 @@ async def get_request(
             attempts=attempts,
             timeout=timeout,
             include_response_headers=include_response_headers,
-        ),
-    )
+            follow_redirects=follow_redirects,
+        )
+        return await execute(ctx, options)
+
+    return _named(command, name, doc)
 
 
-async def head_request(
-    ctx: Context,
-    *,
-    url: Url,
-    headers: Headers = None,
-    params: Params = None,
-    basic_auth_username: BasicUser = None,
-    basic_auth_password: BasicPassword = None,
-    bearer_token: Bearer = None,
-    attempts: Attempts = 1,
-    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
-    include_response_headers: IncludeHeaders = False,
-) -> Result:
-    """Send an HTTP HEAD request (redirects are not followed) and return the status and, on request, the headers."""
-    return await execute(
-        ctx,
-        RequestOptions(
-            method="HEAD",
-            url=url,
-            headers=headers,
-            params=params,
-            basic_auth_username=basic_auth_username,
-            basic_auth_password=basic_auth_password,
-            bearer_token=bearer_token,
-            attempts=attempts,
-            timeout=timeout,
-            include_response_headers=include_response_headers,
-            follow_redirects=False,
-        ),
-    )
+def _with_body(method: str, name: str, doc: str) -> CommandFunc:
+    """A command for a method that may send a body (POST, PUT, PATCH, DELETE)."""
 
-
-async def post_request(
-    ctx: Context,
-    *,
-    url: Url,
-    headers: Headers = None,
-    params: Params = None,
-    data: Data = None,
-    body_format: Format = "json",
-    basic_auth_username: BasicUser = None,
-    basic_auth_password: BasicPassword = None,
-    bearer_token: Bearer = None,
-    attempts: Attempts = 1,
-    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
-    include_response_headers: IncludeHeaders = False,
-) -> Result:
-    """Send an HTTP POST request with an optional body and return the parsed response."""
-    return await execute(
-        ctx,
-        RequestOptions(
-            method="POST",
+    async def command(
+        ctx: Context,
+        *,
+        url: Url,
+        headers: Headers = None,
+        params: Params = None,
+        data: Data = None,
+        body_format: Format = "json",
+        basic_auth_username: BasicUser = None,
+        basic_auth_password: BasicPassword = None,
+        bearer_token: Bearer = None,
+        attempts: Attempts = 1,
+        timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
+        include_response_headers: IncludeHeaders = False,
+    ) -> Result:
+        options = RequestOptions(
+            method=method,
             url=url,
             headers=headers,
             params=params,
@@ -148,113 +131,35 @@ async def post_request(
             attempts=attempts,
             timeout=timeout,
             include_response_headers=include_response_headers,
-        ),
-    )
+        )
+        return await execute(ctx, options)
+
+    return _named(command, name, doc)
 
 
-async def put_request(
-    ctx: Context,
-    *,
-    url: Url,
-    headers: Headers = None,
-    params: Params = None,
-    data: Data = None,
-    body_format: Format = "json",
-    basic_auth_username: BasicUser = None,
-    basic_auth_password: BasicPassword = None,
-    bearer_token: Bearer = None,
-    attempts: Attempts = 1,
-    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
-    include_response_headers: IncludeHeaders = False,
-) -> Result:
-    """Send an HTTP PUT request with an optional body and return the parsed response."""
-    return await execute(
-        ctx,
-        RequestOptions(
-            method="PUT",
-            url=url,
-            headers=headers,
-            params=params,
-            data=data,
-            body_format=body_format,
-            basic_auth_username=basic_auth_username,
-            basic_auth_password=basic_auth_password,
-            bearer_token=bearer_token,
-            attempts=attempts,
-            timeout=timeout,
-            include_response_headers=include_response_headers,
-        ),
-    )
-
-
-async def patch_request(
-    ctx: Context,
-    *,
-    url: Url,
-    headers: Headers = None,
-    params: Params = None,
-    data: Data = None,
-    body_format: Format = "json",
-    basic_auth_username: BasicUser = None,
-    basic_auth_password: BasicPassword = None,
-    bearer_token: Bearer = None,
-    attempts: Attempts = 1,
-    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
-    include_response_headers: IncludeHeaders = False,
-) -> Result:
-    """Send an HTTP PATCH request with an optional body and return the parsed response."""
-    return await execute(
-        ctx,
-        RequestOptions(
-            method="PATCH",
-            url=url,
-            headers=headers,
-            params=params,
-            data=data,
-            body_format=body_format,
-            basic_auth_username=basic_auth_username,
-            basic_auth_password=basic_auth_password,
-            bearer_token=bearer_token,
-            attempts=attempts,
-            timeout=timeout,
-            include_response_headers=include_response_headers,
-        ),
-    )
-
-
-async def delete_request(
-    ctx: Context,
-    *,
-    url: Url,
-    headers: Headers = None,
-    params: Params = None,
-    data: Data = None,
-    body_format: Format = "json",
-    basic_auth_username: BasicUser = None,
-    basic_auth_password: BasicPassword = None,
-    bearer_token: Bearer = None,
-    attempts: Attempts = 1,
-    timeout: Timeout = None,  # noqa: ASYNC109 - the request's own timeout, applied per attempt
-    include_response_headers: IncludeHeaders = False,
-) -> Result:
-    """Send an HTTP DELETE request with an optional body and return the parsed response."""
-    return await execute(
-        ctx,
-        RequestOptions(
-            method="DELETE",
-            url=url,
-            headers=headers,
-            params=params,
-            data=data,
-            body_format=body_format,
-            basic_auth_username=basic_auth_username,
-            basic_auth_password=basic_auth_password,
-            bearer_token=bearer_token,
-            attempts=attempts,
-            timeout=timeout,
-            include_response_headers=include_response_headers,
-        ),
-    )
+get_request = _without_body(
+    "GET",
+    "get_request",
+    "Send an HTTP GET request and return the parsed response (JSON, XML as a dict, or raw text).",
+)
+head_request = _without_body(
+    "HEAD",
+    "head_request",
+    "Send an HTTP HEAD request (redirects are not followed) and return the status and, on request, the headers.",
+    follow_redirects=False,
+)
+post_request = _with_body(
+    "POST", "post_request", "Send an HTTP POST request with an optional body and return the parsed response."
+)
+put_request = _with_body(
+    "PUT", "put_request", "Send an HTTP PUT request with an optional body and return the parsed response."
+)
+patch_request = _with_body(
+    "PATCH", "patch_request", "Send an HTTP PATCH request with an optional body and return the parsed response."
+)
+delete_request = _with_body(
+    "DELETE", "delete_request", "Send an HTTP DELETE request with an optional body and return the parsed response."
+)
 
 
 COMMANDS = {
