@@ -15,7 +15,8 @@ from connector_proxy.settings import Settings
 from proxytest.packages import install_fixture_packages
 from proxytest.servers import serve_in_thread
 
-pytest_plugins = ["kube.fixtures"]  # kube_emulator: the Kubernetes API emulator
+# kube_emulator: the Kubernetes API emulator; provider, browser, start: the OAuth tests' fixtures
+pytest_plugins = ["kube.fixtures", "proxytest.oauth_fixtures"]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ the provider's server, which echoes the query it receives as Flask reads it.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 from connector_proxy.community_loader import load_community_package
 from connector_proxy.embedded import add_connector_paths
 from connector_proxy.oauth_state import StateCodec
-from proxytest.oauth_server import OAuthProvider, serve_oauth_provider
+from proxytest.oauth_server import OAuthProvider
 from proxytest.oauth_support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -30,7 +29,6 @@ from proxytest.oauth_support import (
     enable_debug_capture,
     error_of,
     oauth_settings,
-    proxies,
     proxy_log_text,
     query_of,
     response_token,
@@ -39,27 +37,6 @@ from proxytest.oauth_support import (
     start_url,
 )
 from proxytest.protocol import validate
-
-
-@pytest.fixture
-def provider() -> Iterator[OAuthProvider]:
-    with serve_oauth_provider() as server:
-        server.add_client(CLIENT_ID, CLIENT_SECRET)
-        server.add_client(EXAMPLE_CLIENT_ID, EXAMPLE_CLIENT_SECRET, auth_methods=("client_secret_post",))
-        yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    client = Browser()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def start() -> Iterator[Any]:
-    with proxies() as factory:
-        yield factory
 
 
 @pytest.fixture

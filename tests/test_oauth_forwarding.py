@@ -6,14 +6,13 @@ RemoteAuthTarget (as the Kubernetes registry builds it) and holds no connector s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from connector_proxy.loading import AuthEntry, RemoteAuthTarget
 from connector_proxy.settings import Settings
-from proxytest.oauth_server import OAuthProvider, serve_oauth_provider
+from proxytest.oauth_server import OAuthProvider
 from proxytest.oauth_support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -23,7 +22,6 @@ from proxytest.oauth_support import (
     enable_debug_capture,
     error_of,
     oauth_settings,
-    proxies,
     proxy_log_text,
     query_of,
     response_token,
@@ -33,26 +31,6 @@ from proxytest.oauth_support import (
 from proxytest.servers import free_port
 
 WORKLOAD_KEY = "workload-api-key-5Tg2"
-
-
-@pytest.fixture
-def provider() -> Iterator[OAuthProvider]:
-    with serve_oauth_provider() as server:
-        server.add_client(CLIENT_ID, CLIENT_SECRET)
-        yield server
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    client = Browser()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def start() -> Iterator[Any]:
-    with proxies() as factory:
-        yield factory
 
 
 def remote_auth(endpoint: str, auth_id: str = "acme/OAuth") -> AuthEntry:

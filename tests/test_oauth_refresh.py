@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import httpx
 import pytest
 
 from connector_proxy.settings import Settings
-from proxytest.oauth_server import OAuthProvider, serve_oauth_provider
+from proxytest.oauth_server import OAuthProvider
 from proxytest.oauth_support import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -30,13 +29,6 @@ from proxytest.oauth_support import (
 from proxytest.protocol import validate_do_response
 from spiff_connector_sdk import CommandError, Connector, Context, Param, Result
 from spiff_connector_sdk.oauth import load_token, refresh_if_expired, refresh_token, token_expired
-
-
-@pytest.fixture
-def provider() -> Iterator[OAuthProvider]:
-    with serve_oauth_provider() as server:
-        server.add_client(CLIENT_ID, CLIENT_SECRET)
-        yield server
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from connector_proxy.app import create_app
 from connector_proxy.embedded import EmbeddedConnectors
 from connector_proxy.loading import AuthEntry
 from connector_proxy.registry import Registry
-from connector_proxy.routers import auth as auth_router
 from connector_proxy.sdk_loader import load_sdk_connector
 from connector_proxy.settings import Settings
 from proxytest.oauth_server import OAuthProvider
@@ -59,13 +58,10 @@ def sdk_auths(connector: Connector) -> list[AuthEntry]:
 
 
 def build_app(settings: Settings, auths: Iterable[AuthEntry], connectors: tuple[Connector, ...] = ()) -> Any:
-    """The proxy app with the auth router added (until app.py includes it)."""
+    """The proxy app serving ``auths`` and the commands of ``connectors``."""
     commands = [c for connector in connectors for c in load_sdk_connector(connector).commands]
     embedded = EmbeddedConnectors(registry=Registry.build(commands, list(auths)), connectors=connectors)
-    app = create_app(settings, embedded=embedded)
-    if not any(getattr(route, "path", "") == "/v1/auth/{connector}/{auth}" for route in app.routes):
-        app.include_router(auth_router.router)
-    return app
+    return create_app(settings, embedded=embedded)
 
 
 @contextmanager
