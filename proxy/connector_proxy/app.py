@@ -104,8 +104,8 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         )
     pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")
     runtime = Runtime(config=MappingProxyType(settings.connector_config()), pool=pool, timeout=settings.command_timeout)
-    state = ProxyState(registry=embedded.registry, runtime=runtime)
     forwarder = Forwarder()
+    state = ProxyState(registry=embedded.registry, runtime=runtime, forwarder=forwarder)
     watcher = _kubernetes_watcher(settings, state, forwarder) if settings.kubernetes else None
 
     @asynccontextmanager
@@ -113,7 +113,6 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         async with AsyncExitStack() as stack:
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
             stack.push_async_callback(forwarder.aclose)
-            stack.push_async_callback(auth.aclose_forward_client)
             for connector in embedded.connectors:
                 if connector.lifespan is not None:
                     await stack.enter_async_context(connector.lifespan())

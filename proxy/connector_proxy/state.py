@@ -1,4 +1,5 @@
-"""Per-process proxy state shared by the routers: the current registry, the runtime, metrics."""
+"""Per-process proxy state shared by the routers: the current registry, the runtime, the client
+to connector workloads, metrics."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from connector_proxy.execution import Runtime
 from connector_proxy.kube_watch import WatchState
 from connector_proxy.metrics import ProxyMetrics
 from connector_proxy.registry import Registry
+from connector_proxy.remote import Forwarder
 
 
 @dataclass
@@ -19,6 +21,7 @@ class ProxyState:
 
     registry: Registry
     runtime: Runtime
+    forwarder: Forwarder = field(default_factory=Forwarder)  # the one pooled client to workloads
     metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
     watch_state: WatchState | None = None
 

@@ -10,9 +10,8 @@ protect them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -39,7 +38,7 @@ from connector_proxy.oauth_redirect import (
     with_response,
 )
 from connector_proxy.oauth_state import StateCodec, new_nonce
-from connector_proxy.remote import API_KEY_HEADER, no_cookie_jar
+from connector_proxy.remote import API_KEY_HEADER
 from connector_proxy.settings import Settings
 from connector_proxy.state import proxy_state
 
@@ -62,28 +61,6 @@ _AUTH_DOC: dict[int | str, dict[str, Any]] = {
     503: {"description": "connector_unavailable (Kubernetes mode)."},
     504: {"description": "connector_timeout (Kubernetes mode)."},
 }
-
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
-
-
-def forward_client() -> httpx.AsyncClient:
-    """The one pooled client forwarding browser requests to workloads (one per event loop)."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
-        client = httpx.AsyncClient(
-            limits=limits, timeout=FORWARD_TIMEOUT, follow_redirects=False, cookies=no_cookie_jar()
-        )
-        _clients[loop] = client
-    return client
-
-
-async def aclose_forward_client() -> None:
-    """Close this event loop's forwarding client (call at shutdown)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
-        await client.aclose()
 
 
 def _settings(request: Request) -> Settings:
@@ -129,7 +106,8 @@ async def _forward(request: Request, entry: AuthEntry, target: RemoteAuthTarget,
     if cookies:
         headers["Cookie"] = cookies
     try:
-        answer = await forward_client().get(url, headers=headers)
+        # The proxy's one pooled client to workloads (it has no client-wide timeout; this call has).
+        answer = await proxy_state(request).forwarder.client.get(url, headers=headers, timeout=FORWARD_TIMEOUT)
     except httpx.TimeoutException:
         logger.warning("oauth forward timed out", extra={"auth": entry.id, "endpoint": target.endpoint})
         raise OAuthFlowError(
@@ -151,10 +129,7 @@ async def _forward(request: Request, entry: AuthEntry, target: RemoteAuthTarget,
     return response
 
 
-async def _start(request: Request, connector: str, auth: str) -> Response:
-    entry = _entry(request, connector, auth)
-    if isinstance(entry.target, RemoteAuthTarget):
-        return await _forward(request, entry, entry.target, "")
+async def _start(request: Request, entry: AuthEntry) -> Response:
     settings = _settings(request)
     redirect_url = check_redirect_url(
         raw_redirect_url(request.scope.get("query_string", b"")), settings.oauth_redirect_allowlist
@@ -175,10 +150,7 @@ async def _start(request: Request, connector: str, auth: str) -> Response:
     return response
 
 
-async def _callback(request: Request, connector: str, auth: str) -> Response:
-    entry = _entry(request, connector, auth)
-    if isinstance(entry.target, RemoteAuthTarget):
-        return await _forward(request, entry, entry.target, "/callback")
+async def _callback(request: Request, entry: AuthEntry) -> Response:
     settings = _settings(request)
     params = request.query_params
     provider_error = params.get("error")
@@ -215,22 +187,30 @@ async def _callback(request: Request, connector: str, auth: str) -> Response:
     return response
 
 
+Step = Callable[[Request, AuthEntry], Awaitable[Response]]
+
+
+async def _answer(request: Request, connector: str, auth: str, suffix: str, local: Step, refused: str) -> Response:
+    """Run a step of the flow here, or forward it to the workload serving the auth; a refusal
+    becomes its JSON error page."""
+    try:
+        entry = _entry(request, connector, auth)
+        if isinstance(entry.target, RemoteAuthTarget):
+            return await _forward(request, entry, entry.target, suffix)
+        return await local(request, entry)
+    except OAuthFlowError as error:
+        logger.info(refused, extra={"auth": f"{connector}/{auth}", "error_code": error.code.value})
+        return error.response()
+
+
 @router.get("/v1/auth/{connector}/{auth}", summary="Start an OAuth2 sign-in (browser)", responses=_AUTH_DOC)
 async def start_auth(connector: str, auth: str, request: Request) -> Response:
-    try:
-        return await _start(request, connector, auth)
-    except OAuthFlowError as error:
-        logger.info("oauth flow refused", extra={"auth": f"{connector}/{auth}", "error_code": error.code.value})
-        return error.response()
+    return await _answer(request, connector, auth, "", _start, "oauth flow refused")
 
 
 @router.get("/v1/auth/{connector}/{auth}/callback", summary="Finish an OAuth2 sign-in (browser)", responses=_AUTH_DOC)
 async def auth_callback(connector: str, auth: str, request: Request) -> Response:
-    try:
-        return await _callback(request, connector, auth)
-    except OAuthFlowError as error:
-        logger.info("oauth callback refused", extra={"auth": f"{connector}/{auth}", "error_code": error.code.value})
-        return error.response()
+    return await _answer(request, connector, auth, "/callback", _callback, "oauth callback refused")
 
 
 def _redacted(value: object) -> object:
