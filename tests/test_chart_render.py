@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from chart.manifests import (
     name_of,
     one,
     pod_specs,
+    read_settings,
     restricted_violations,
     validate,
 )
@@ -98,16 +98,6 @@ def chart_secrets(objects: list[JSON]) -> dict[str, dict[str, str]]:
     result.setdefault("spiff-connector-proxy-key", {"token": "existing-api-key"})
     result.setdefault("spiff-oauth-state", {"state": "existing-state-key"})
     return result
-
-
-def read_settings(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], factory: type[Any]) -> Any:
-    """Settings read from exactly ``environment``, as the process in the pod reads them."""
-    with monkeypatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith(("CONNECTOR_PROXY_", "CONNECTOR_OPERATOR_"))]:
-            patch.delenv(name)
-        for name, value in environment.items():
-            patch.setenv(name, value)
-        return factory()
 
 
 # --- helm itself, lint, the matrix ---------------------------------------------------------------------

@@ -21,17 +21,14 @@ import httpx
 import pytest
 import yaml
 from chart.helm import HELM_4, helm_for
-from chart.manifests import containers, env_values, one, restricted_violations
+from chart.manifests import containers, env_values, one, read_settings, restricted_violations
+from kube.connectors import runtime_app
 from kube.fixtures import KubeEmulator, eventually, run_operator
 
 from connector_operator.runner import build_registry
 from connector_operator.settings import API_VERSION, OperatorSettings
 from connector_proxy.app import create_app
-from connector_proxy.embedded import EmbeddedConnectors
-from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connector
 from connector_proxy.settings import Settings
-from proxytest import sdk_fixture
 from proxytest.servers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,15 +55,6 @@ def example_objects(endpoint: str) -> tuple[JSON, JSON, str]:
     secret["data"] = {key: base64.b64encode(value.encode()).decode() for key, value in plain.items()}
     connector["spec"]["source"]["url"]["endpoint"] = endpoint
     return secret, connector, plain["api-key"]
-
-
-def read_settings(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], factory: type[Any]) -> Any:
-    with monkeypatch.context() as patch:
-        for name in [n for n in os.environ if n.startswith(("CONNECTOR_PROXY_", "CONNECTOR_OPERATOR_"))]:
-            patch.delenv(name)
-        for name, value in environment.items():
-            patch.setenv(name, value)
-        return factory()
 
 
 def decoded(secret: JSON) -> dict[str, str]:
@@ -99,12 +87,7 @@ async def test_rendered_chart_runs_against_the_api_emulator(
 ) -> None:
     # A real connector runtime on 127.0.0.1: what the federated proxy of the example serves.
     _, _, example_key = example_objects("http://unused")
-    demo = load_sdk_connector(sdk_fixture.demo)
-    runtime_app = create_app(
-        Settings(api_key=example_key),
-        embedded=EmbeddedConnectors(registry=Registry.build(demo.commands), connectors=()),
-    )
-    runtime = servers.enter_context(serve_in_thread(runtime_app))
+    runtime = servers.enter_context(serve_in_thread(runtime_app(api_key=example_key)))
     async with httpx.AsyncClient(headers={"Spiff-Connector-Proxy-Api-Key": example_key}) as client:
         runtime_commands = (await client.get(f"{runtime}/v1/commands")).json()
 

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from chart.manifests import connector_validator
 
 from connector_operator.settings import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from connector_operator.spec import (
@@ -39,19 +39,7 @@ VERSION_ENTRY: dict[str, Any] = CRD["spec"]["versions"][0]
 SCHEMA: dict[str, Any] = VERSION_ENTRY["schema"]["openAPIV3Schema"]
 
 
-def _strict(schema: Any) -> Any:
-    """The schema as the API server applies it to a request: unknown fields are errors, not pruned silently."""
-    if isinstance(schema, dict):
-        result = {key: _strict(value) for key, value in schema.items()}
-        if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
-            result["additionalProperties"] = False
-        return result
-    if isinstance(schema, list):
-        return [_strict(item) for item in schema]
-    return schema
-
-
-VALIDATOR = jsonschema.Draft7Validator(_strict(SCHEMA))
+VALIDATOR = connector_validator()  # the schema as the API server applies it: unknown fields are errors
 
 
 def schema_errors(document: dict[str, Any]) -> list[str]:

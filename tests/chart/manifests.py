@@ -1,9 +1,11 @@
-"""Offline checks of rendered manifests: Kubernetes schemas, the Connector CRD's schema, pod security."""
+"""Offline checks of rendered manifests: Kubernetes schemas, the Connector CRD's schema, pod security;
+and reading settings as a rendered container's environment gives them."""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils
+import pytest
 import yaml
 
 from chart.helm import CHART, KUBE_VERSION
@@ -184,3 +187,13 @@ def env_values(container: JSON, secrets: dict[str, dict[str, str]] | None = None
             raise AssertionError(f"cannot resolve env {name}: {entry}")
         result[name] = secrets[ref["name"]][ref["key"]]
     return result
+
+
+def read_settings(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], factory: type[Any]) -> Any:
+    """Settings read from exactly ``environment``, as the process in the pod reads them."""
+    with monkeypatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith(("CONNECTOR_PROXY_", "CONNECTOR_OPERATOR_"))]:
+            patch.delenv(name)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        return factory()
