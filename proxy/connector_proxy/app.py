@@ -22,7 +22,6 @@ from connector_proxy.fastpath import FastPath
 from connector_proxy.kube_registry import RemoteRegistryBuilder
 from connector_proxy.kube_watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.registry import Registry
-from connector_proxy.remote import Forwarder
 from connector_proxy.routers import auth, catalog, do, health
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
@@ -43,10 +42,10 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-def _kubernetes_watcher(settings: Settings, state: ProxyState, forwarder: Forwarder) -> ConnectorWatcher:
+def _kubernetes_watcher(settings: Settings, state: ProxyState) -> ConnectorWatcher:
     """Kubernetes mode: every change to the Connectors rebuilds the registry and swaps it in whole."""
     builder = RemoteRegistryBuilder(
-        forwarder, secrets_dir=settings.secrets_dir, timeout_margin=settings.forward_timeout_margin
+        state.forwarder, secrets_dir=settings.secrets_dir, timeout_margin=settings.forward_timeout_margin
     )
     local = state.registry
     revision = local.revision
@@ -104,15 +103,14 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         )
     pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")
     runtime = Runtime(config=MappingProxyType(settings.connector_config()), pool=pool, timeout=settings.command_timeout)
-    forwarder = Forwarder()
-    state = ProxyState(registry=embedded.registry, runtime=runtime, forwarder=forwarder)
-    watcher = _kubernetes_watcher(settings, state, forwarder) if settings.kubernetes else None
+    state = ProxyState(registry=embedded.registry, runtime=runtime)
+    watcher = _kubernetes_watcher(settings, state) if settings.kubernetes else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
-            stack.push_async_callback(forwarder.aclose)
+            stack.push_async_callback(state.forwarder.aclose)
             for connector in embedded.connectors:
                 if connector.lifespan is not None:
                     await stack.enter_async_context(connector.lifespan())
