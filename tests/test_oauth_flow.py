@@ -14,7 +14,7 @@ import pytest
 
 from connector_proxy.community_loader import load_community_package
 from connector_proxy.embedded import add_connector_paths
-from connector_proxy.oauth_state import StateCodec
+from connector_proxy.oauth.state import StateCodec
 from proxytest.oauth_server import OAuthProvider
 from proxytest.oauth_support import (
     CLIENT_ID,

@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from starlette.requests import Request
 
-from connector_proxy.oauth_binding import flow_cookies
-from connector_proxy.oauth_config import catalog_metadata, description_client_config, sdk_client_config
-from connector_proxy.oauth_errors import OAuthFlowError
-from connector_proxy.oauth_redirect import check_redirect_url, public_base_url, raw_redirect_url, with_response
-from connector_proxy.oauth_state import StateCodec
+from connector_proxy.oauth.binding import flow_cookies
+from connector_proxy.oauth.clients import catalog_metadata, description_client_config, sdk_client_config
+from connector_proxy.oauth.errors import OAuthFlowError
+from connector_proxy.oauth.redirects import check_redirect_url, public_base_url, raw_redirect_url, with_response
+from connector_proxy.oauth.state import StateCodec
 from connector_proxy.routers.auth import RedactOAuthQuery
 from connector_proxy.sdk_loader import load_sdk_connector
 from spiff_connector_sdk import Connector

@@ -19,17 +19,17 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from connector_proxy import oauth_binding
+from connector_proxy.oauth import binding as oauth_binding
 from connector_proxy.loading import AuthEntry, RemoteAuthTarget
-from connector_proxy.oauth_errors import NO_STORE_HEADERS, OAuthErrorCode, OAuthFlowError
-from connector_proxy.oauth_flow import (
+from connector_proxy.oauth.errors import NO_STORE_HEADERS, OAuthErrorCode, OAuthFlowError
+from connector_proxy.oauth.flow import (
     authorization_url,
     client_config,
     exchange_code,
     new_code_verifier,
     safe_error_code,
 )
-from connector_proxy.oauth_redirect import (
+from connector_proxy.oauth.redirects import (
     check_redirect_url,
     describe,
     forwarded_headers,
@@ -37,7 +37,7 @@ from connector_proxy.oauth_redirect import (
     raw_redirect_url,
     with_response,
 )
-from connector_proxy.oauth_state import StateCodec, new_nonce
+from connector_proxy.oauth.state import StateCodec, new_nonce
 from connector_proxy.remote import API_KEY_HEADER
 from connector_proxy.settings import Settings
 from connector_proxy.state import proxy_state

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from starlette.requests import Request
 
-from connector_proxy.oauth_errors import OAuthErrorCode, OAuthFlowError
+from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 
 _PARAM = "redirect_url="
 _DEFAULT_PORTS = {"http": 80, "https": 443}

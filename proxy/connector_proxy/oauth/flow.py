@@ -21,8 +21,8 @@ from authlib.oauth2.client import OAuth2Client  # type: ignore[import-untyped]
 
 from connector_proxy.execution import Runtime, exception_summary, in_thread
 from connector_proxy.loading import AuthEntry
-from connector_proxy.oauth_config import OAuthClientConfig, description_client_config, sdk_client_config
-from connector_proxy.oauth_errors import OAuthErrorCode, OAuthFlowError
+from connector_proxy.oauth.clients import OAuthClientConfig, description_client_config, sdk_client_config
+from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 from spiff_connector_sdk import AuthSpec
 
 with warnings.catch_warnings():

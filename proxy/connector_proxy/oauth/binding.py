@@ -15,8 +15,8 @@ import hmac
 from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 
-from connector_proxy.oauth_errors import OAuthErrorCode, OAuthFlowError
-from connector_proxy.oauth_state import FlowState
+from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
+from connector_proxy.oauth.state import FlowState
 
 COOKIE_PREFIX = "spiff_oauth_"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
-from connector_proxy.oauth_errors import OAuthErrorCode, OAuthFlowError
+from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 from spiff_connector_sdk import AuthSpec
 from spiff_connector_sdk.connector import OAUTH2, TOKEN_ENDPOINT_AUTH_METHODS
 

@@ -22,7 +22,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from connector_proxy.oauth_errors import OAuthErrorCode, OAuthFlowError
+from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 
 _VERSION = 1
 _HKDF_INFO = b"spiff-connector-proxy oauth state v1"

@@ -1,0 +1,1 @@
+"""The browser OAuth2 flow: sealed state, browser binding, redirect checks, provider clients."""
