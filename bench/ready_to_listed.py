@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import servers
 
-from connector_proxy.kube_watch import GROUP, VERSION
+from connector_proxy.contract import GROUP, VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"

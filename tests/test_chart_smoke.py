@@ -26,8 +26,9 @@ from kube.connectors import runtime_app
 from kube.fixtures import KubeEmulator, eventually, run_operator
 
 from connector_operator.runner import build_registry
-from connector_operator.settings import API_VERSION, OperatorSettings
+from connector_operator.settings import OperatorSettings
 from connector_proxy.app import create_app
+from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
 from proxytest.servers import serve_in_thread
 

@@ -19,7 +19,6 @@ import pytest
 import yaml
 from chart.manifests import connector_validator
 
-from connector_operator.settings import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from connector_operator.spec import (
     CONFIG_NAME_PATTERN,
     QUANTITY_PATTERN,
@@ -28,6 +27,7 @@ from connector_operator.spec import (
     InvalidSpec,
     parse_spec,
 )
+from connector_proxy.contract import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD_PATH = ROOT / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"

@@ -20,8 +20,9 @@ from kube.connectors import next_second
 from kube.fixtures import KubeEmulator, eventually, run_operator, write_kubeconfig
 
 from connector_operator.runner import build_registry
-from connector_operator.settings import API_VERSION, OperatorSettings
+from connector_operator.settings import OperatorSettings
 from connector_proxy.app import create_app
+from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
 from proxytest.fake_workload import fake_workload
 from proxytest.protocol import validate_do_response

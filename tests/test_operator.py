@@ -27,7 +27,8 @@ from kube.connectors import (
 from kube.fixtures import KubeEmulator, eventually, run_operator
 
 from connector_operator.runner import build_registry
-from connector_operator.settings import API_VERSION, OperatorSettings
+from connector_operator.settings import OperatorSettings
+from connector_proxy.contract import API_VERSION
 from proxytest.servers import free_port, serve_in_thread
 
 CRD = Path(__file__).resolve().parents[1] / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"

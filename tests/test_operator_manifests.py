@@ -22,8 +22,9 @@ from connector_operator.manifests import (
     selector_labels,
     workload_name,
 )
-from connector_operator.settings import API_VERSION, KIND, OperatorSettings
+from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, parse_spec
+from connector_proxy.contract import API_VERSION, KIND
 from connector_proxy.settings import Settings
 
 K8S_VERSION = "1.33.0"

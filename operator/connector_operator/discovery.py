@@ -10,7 +10,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
+from connector_proxy.contract import API_KEY_HEADER
 
 
 class _Parameter(BaseModel):

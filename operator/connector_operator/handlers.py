@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import kopf
 
-from connector_operator.kube import Kube, load_configuration
+from connector_operator.kube import Kube
 from connector_operator.manifests import CONNECTOR_ANNOTATION, labels
-from connector_operator.reconcile import RetryLater, Services, SpecRejected, claim_of, reconcile
-from connector_operator.settings import GROUP, PLURAL, VERSION, OperatorSettings
-from connector_proxy.precedence import Claim
+from connector_operator.reconcile import RetryLater, Services, SpecRejected, reconcile
+from connector_operator.settings import OperatorSettings
+from connector_proxy.contract import GROUP, PLURAL, VERSION, Claim, claim_of, load_kube_config
 
 logger = logging.getLogger("connector_operator.handlers")
 MANAGED_BY = {"app.kubernetes.io/managed-by": labels("any")["app.kubernetes.io/managed-by"]}
@@ -44,7 +44,7 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
             # Fixed namespaces: kopf needs neither to list namespaces nor to watch CRDs (it discovers
             # the Connector resource once, at start-up), so no ClusterRole is needed at all.
             settings.scanning.disabled = True
-        await load_configuration()
+        await load_kube_config()
         services = Services(kube=Kube(), http=httpx.AsyncClient(), settings=operator_settings)
         memo["services"] = services
         # Periodic re-discovery runs as the operator's own task, not a kopf timer: timers make kopf put a

@@ -5,20 +5,12 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from kubernetes_asyncio import client, config
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
-from connector_operator.settings import GROUP, PLURAL, VERSION
+from connector_proxy.contract import GROUP, PLURAL, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
-
-
-async def load_configuration() -> None:
-    """In-cluster configuration when running in a pod, else the standard kubeconfig."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        await config.load_kube_config()
 
 
 class Kube:

@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from connector_operator.settings import API_VERSION, GROUP, KIND, OperatorSettings
+from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, PipSource
+from connector_proxy.contract import API_VERSION, CONFIG_ENV_PREFIX, GROUP, KIND
 
 SERVICE_PORT = 7004
 PORT_NAME = "http"
@@ -24,7 +25,6 @@ CONTAINER_NAME = "connector"
 INIT_CONTAINER_NAME = "install"
 RUN_AS = 10001
 SITE_DIR = "/connectors/site"
-CONFIG_ENV_PREFIX = "CONNECTOR_PROXY_CONFIG__"
 SECRETS_HASH_ANNOTATION = f"{GROUP}/secrets-hash"
 CONNECTOR_ANNOTATION = f"{GROUP}/connector"
 LIVENESS_PATH = "/v1/liveness"

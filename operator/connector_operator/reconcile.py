@@ -20,7 +20,7 @@ from connector_operator.kube import Kube
 from connector_operator.manifests import build_deployment, build_service, endpoint_for, secrets_hash, workload_name
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
-from connector_proxy.precedence import Claim, lost_commands
+from connector_proxy.contract import Claim, lost_commands
 
 logger = logging.getLogger("connector_operator.reconcile")
 
@@ -66,20 +66,6 @@ class ConnectorRef:
             spec=body.get("spec") or {},
             status=body.get("status") or {},
         )
-
-
-def claim_of(body: Mapping[str, Any]) -> Claim | None:
-    """The command ids a Connector currently serves (from its status), for conflict resolution."""
-    meta = body.get("metadata", {})
-    status = body.get("status") or {}
-    if not _is_ready(status):
-        return None
-    ids = frozenset(str(c.get("id")) for c in status.get("commands") or [] if isinstance(c, Mapping))
-    return Claim(meta["namespace"], meta["name"], str(meta.get("creationTimestamp") or ""), ids)
-
-
-def _is_ready(status: Mapping[str, Any]) -> bool:
-    return any(c.get("type") == cond.READY and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
 def backoff(retry: int) -> float:

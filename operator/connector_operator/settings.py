@@ -9,12 +9,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from connector_proxy.settings import namespace_names, split_list
 
-GROUP = "connectors.spiffworkflow.org"
-VERSION = "v1alpha1"
-PLURAL = "connectors"
-KIND = "Connector"
-API_VERSION = f"{GROUP}/{VERSION}"
-
 
 class OperatorSettings(BaseSettings):
     """Every setting of ``connector-proxy operator``; see docs/operator.md."""

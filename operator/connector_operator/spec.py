@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS
+
 SourceKind = Literal["pip", "image", "url"]
 
 # Shared with the CRD schema (keep both in step).
@@ -298,8 +300,8 @@ class ConnectorSpec(_Model):
     config_from: list[ConfigFromSource] = Field(default_factory=list, max_length=32)
     replicas: int = Field(1, ge=0, le=1000)
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
-    timeout_seconds: float = Field(40.0, ge=1, le=3600, allow_inf_nan=False)
-    concurrency: int = Field(16, ge=1, le=1024)
+    timeout_seconds: float = Field(DEFAULT_TIMEOUT_SECONDS, ge=1, le=3600, allow_inf_nan=False)
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024)
     suspend: bool = False
     oauth: OAuthSettings | None = None
 

@@ -6,7 +6,9 @@ import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-HEADER = b"spiff-connector-proxy-api-key"
+from connector_proxy.contract import API_KEY_HEADER
+
+HEADER = API_KEY_HEADER.lower().encode()
 # /metrics stays open like the liveness endpoints (Prometheus cannot send this header); it carries
 # command ids and counts only.
 PROTECTED_PREFIXES = ("/v1/commands", "/v1/auths", "/v1/do/", "/v1/do", "/v1/status")

@@ -8,48 +8,28 @@ from pathlib import Path
 from typing import Any
 
 from connector_proxy.commands import Command
+from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS, claim_of, key_of, winners
 from connector_proxy.loading import AuthEntry, RemoteAuthTarget
-from connector_proxy.precedence import Claim, winners
 from connector_proxy.registry import Registry
 from connector_proxy.remote import Forwarder, RemoteCommand, RemoteConnector
 
 logger = logging.getLogger("connector_proxy.kube_registry")
-DEFAULT_TIMEOUT = 40.0
-DEFAULT_CONCURRENCY = 16
 
 
-def is_ready(obj: Mapping[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-    return ready and bool(status.get("endpoint"))
-
-
-def _key(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-
-def claim_of(obj: Mapping[str, Any]) -> Claim:
-    meta = obj.get("metadata") or {}
-    commands = (obj.get("status") or {}).get("commands") or []
-    ids = frozenset(str(c["id"]) for c in commands if isinstance(c, Mapping) and isinstance(c.get("id"), str))
-    return Claim(str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("creationTimestamp", "")), ids)
-
-
-def read_api_key(obj: Mapping[str, Any], secrets_dir: Path | None) -> str | None:
+def read_apikey_of(obj: Mapping[str, Any], secrets_dir: Path | None) -> str | None:
     """The API key a url-sourced Connector's proxy expects, from ``<secrets_dir>/<secret>/<key>``."""
     ref = (((obj.get("spec") or {}).get("source") or {}).get("url") or {}).get("apiKeySecretRef")
     if not ref:
         return None
     name, key = str(ref.get("name", "")), str(ref.get("key", ""))
     if secrets_dir is None or not name or not key or "/" in name + key or name.startswith(".") or key.startswith("."):
-        logger.warning("api key secret not mounted", extra={"connector": _key(obj), "secret": name})
+        logger.warning("api key secret not mounted", extra={"connector": key_of(obj), "secret": name})
         return None
     path = secrets_dir / name / key
     try:
         return path.read_text().strip() or None
     except OSError:
-        logger.warning("api key secret not mounted", extra={"connector": _key(obj), "secret": name})
+        logger.warning("api key secret not mounted", extra={"connector": key_of(obj), "secret": name})
         return None
 
 
@@ -65,14 +45,14 @@ class RemoteRegistryBuilder:
 
     def _remote(self, obj: Mapping[str, Any]) -> RemoteConnector:
         spec = obj.get("spec") or {}
-        timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT) + self.timeout_margin
+        timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS) + self.timeout_margin
         concurrency = int(spec.get("concurrency") or DEFAULT_CONCURRENCY)
         endpoint = str((obj.get("status") or {})["endpoint"]).rstrip("/")
-        api_key = read_api_key(obj, self.secrets_dir)
-        identity = (_key(obj), endpoint, timeout, concurrency, api_key)
+        api_key = read_apikey_of(obj, self.secrets_dir)
+        identity = (key_of(obj), endpoint, timeout, concurrency, api_key)
         remote = self._remotes.get(identity)
         if remote is None:
-            remote = RemoteConnector(_key(obj), endpoint, timeout, concurrency, api_key)
+            remote = RemoteConnector(key_of(obj), endpoint, timeout, concurrency, api_key)
         return remote
 
     def build(
@@ -84,12 +64,12 @@ class RemoteRegistryBuilder:
         revision: int,
     ) -> Registry:
         """In-process commands first (they win a duplicate id), then the oldest Connector's."""
-        ready = [obj for obj in objects if is_ready(obj)]
-        chosen = winners(claim_of(obj) for obj in ready)
+        claims = [(obj, claim) for obj in objects if (claim := claim_of(obj)) is not None]
+        chosen = winners(claim for _, claim in claims)
         remotes: dict[tuple[Any, ...], RemoteConnector] = {}
         commands: list[Command] = list(local_commands)
         auths: list[AuthEntry] = list(local_auths)
-        for obj in sorted(ready, key=lambda o: claim_of(o).rank):
+        for obj, _ in sorted(claims, key=lambda pair: pair[1].rank):
             remote = self._remote(obj)
             remotes[(remote.key, remote.endpoint, remote.timeout, remote.concurrency, remote.api_key)] = remote
             status = obj.get("status") or {}

@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.rest import ApiException
 
+from connector_proxy.contract import GROUP, PLURAL, VERSION, key_of, load_kube_config
+
 logger = logging.getLogger("connector_proxy.kube_watch")
-GROUP, VERSION, PLURAL = "connectors.spiffworkflow.org", "v1alpha1", "connectors"
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 Objects = dict[str, dict[str, Any]]
@@ -58,20 +59,6 @@ def watched_namespaces(namespaces: Sequence[str], all_namespaces: bool) -> list[
     return [own] if own else [None]
 
 
-async def api_client() -> client.ApiClient:
-    """In-cluster configuration in a pod, else the standard kubeconfig."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        await config.load_kube_config()
-    return client.ApiClient()
-
-
-def _key(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-
 @dataclass
 class ConnectorWatcher:
     """Keeps ``objects`` (all Connectors of the watched namespaces) current; calls ``on_change``
@@ -91,7 +78,8 @@ class ConnectorWatcher:
         self.on_change(merged)
 
     async def run(self) -> None:
-        api = await api_client()
+        await load_kube_config()
+        api = client.ApiClient()
         try:
             await asyncio.gather(*(self._follow(api, ns) for ns in self.namespaces))
         finally:
@@ -102,7 +90,7 @@ class ConnectorWatcher:
             listed = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
         else:
             listed = await custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        objects = {_key(item): item for item in listed.get("items", [])}
+        objects = {key_of(item): item for item in listed.get("items", [])}
         return objects, str((listed.get("metadata") or {}).get("resourceVersion") or "")
 
     async def _follow(self, api: client.ApiClient, namespace: str | None) -> None:
@@ -155,9 +143,9 @@ class ConnectorWatcher:
                     kind, obj = event["type"], event["raw_object"]
                     version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                     if kind in ("ADDED", "MODIFIED"):
-                        objects[_key(obj)] = obj
+                        objects[key_of(obj)] = obj
                     elif kind == "DELETED":
-                        objects.pop(_key(obj), None)
+                        objects.pop(key_of(obj), None)
                     else:
                         continue
                     self.state.last_sync = time.monotonic()

@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import orjson
 
+from connector_proxy.contract import API_KEY_HEADER
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime
 from connector_proxy.outcome import JSON, Outcome
 from spiff_connector_sdk.transport import pooled_transport
 
 logger = logging.getLogger("connector_proxy.remote")
-API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
 _FORWARDED_HEADERS = {"content-type": "application/json", "user-agent": "spiff-connector-proxy"}
 
 

@@ -12,8 +12,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from connector_proxy.contract import CONFIG_ENV_PREFIX
+
 ENV_PREFIX = "CONNECTOR_PROXY_"
-CONFIG_KEY_PREFIX = "CONNECTOR_PROXY_CONFIG__"
+CONFIG_KEY_PREFIX = CONFIG_ENV_PREFIX
 
 
 def split_list(value: object) -> object:

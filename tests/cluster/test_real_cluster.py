@@ -30,7 +30,7 @@ from kube.connectors import (
 )
 from kube.fixtures import eventually
 
-from connector_operator.settings import API_VERSION
+from connector_proxy.contract import API_VERSION
 from proxytest.servers import free_port, serve_in_thread
 
 pytestmark = pytest.mark.cluster

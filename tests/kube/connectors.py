@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import httpx
 
-from connector_operator.settings import API_VERSION
 from connector_proxy.app import create_app
+from connector_proxy.contract import API_VERSION
 from connector_proxy.embedded import EmbeddedConnectors
 from connector_proxy.registry import Registry
 from connector_proxy.sdk_loader import load_sdk_connector

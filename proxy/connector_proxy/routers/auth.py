@@ -19,8 +19,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from connector_proxy.oauth import binding as oauth_binding
+from connector_proxy.contract import API_KEY_HEADER
 from connector_proxy.loading import AuthEntry, RemoteAuthTarget
+from connector_proxy.oauth import binding as oauth_binding
 from connector_proxy.oauth.errors import NO_STORE_HEADERS, OAuthErrorCode, OAuthFlowError
 from connector_proxy.oauth.flow import (
     authorization_url,
@@ -38,7 +39,6 @@ from connector_proxy.oauth.redirects import (
     with_response,
 )
 from connector_proxy.oauth.state import StateCodec, new_nonce
-from connector_proxy.remote import API_KEY_HEADER
 from connector_proxy.settings import Settings
 from connector_proxy.state import proxy_state
 

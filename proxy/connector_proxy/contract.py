@@ -1,0 +1,114 @@
+"""The Connector resource contract shared by the proxy and the operator.
+
+What both sides must read the same way: the resource's group, version, plural and kind; when a
+Connector serves commands (:func:`is_ready`) and which ids it claims (:func:`claim_of`); which
+claim wins an id claimed twice (the oldest Connector: :func:`winners`, :func:`lost_commands`); the
+header workloads expect their API key in; the environment prefix that carries ``config`` entries;
+the spec defaults; and how a process finds its Kubernetes API server. The operator reports the
+loser of a conflict in its status and every proxy routes the id to the winner, from this one module,
+so they always agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio import config
+
+GROUP = "connectors.spiffworkflow.org"
+VERSION = "v1alpha1"
+PLURAL = "connectors"
+KIND = "Connector"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
+CONFIG_ENV_PREFIX = "CONNECTOR_PROXY_CONFIG__"  # CONNECTOR_PROXY_CONFIG__<KEY>=value is config[KEY]
+
+DEFAULT_TIMEOUT_SECONDS = 40.0  # spec.timeoutSeconds
+DEFAULT_CONCURRENCY = 16  # spec.concurrency
+READY = "Ready"
+
+
+def key_of(obj: Mapping[str, Any]) -> str:
+    """``<namespace>/<name>`` of a Connector object."""
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def is_ready(obj: Mapping[str, Any]) -> bool:
+    """A Connector serves commands when its Ready condition is True and it has an endpoint."""
+    status = obj.get("status") or {}
+    ready = any(c.get("type") == READY and c.get("status") == "True" for c in status.get("conditions") or [])
+    return ready and bool(status.get("endpoint"))
+
+
+def command_ids(obj: Mapping[str, Any]) -> frozenset[str]:
+    """The well-formed (``<connector>/<Command>``) command ids in a Connector's status."""
+    entries = (obj.get("status") or {}).get("commands") or []
+    return frozenset(
+        entry["id"]
+        for entry in entries
+        if isinstance(entry, Mapping) and isinstance(entry.get("id"), str) and "/" in entry["id"]
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A Connector's claim on command ids. ``created`` is its RFC 3339 creationTimestamp."""
+
+    namespace: str
+    name: str
+    created: str
+    command_ids: frozenset[str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def rank(self) -> tuple[str, str, str]:
+        """Older first; same second: by namespace, then name (deterministic everywhere)."""
+        return (self.created, self.namespace, self.name)
+
+
+def claim_of(obj: Mapping[str, Any]) -> Claim | None:
+    """The ids a Connector serves, or None when it serves none (not :func:`is_ready`)."""
+    if not is_ready(obj):
+        return None
+    meta = obj.get("metadata") or {}
+    return Claim(
+        str(meta.get("namespace", "")),
+        str(meta.get("name", "")),
+        str(meta.get("creationTimestamp") or ""),
+        command_ids(obj),
+    )
+
+
+def lost_commands(claim: Claim, others: Iterable[Claim]) -> dict[str, str]:
+    """Command ids of ``claim`` that an older Connector holds, mapped to that winner's key."""
+    lost: dict[str, str] = {}
+    for other in sorted(others, key=lambda c: c.rank):
+        if other.key == claim.key or other.rank >= claim.rank:
+            continue
+        for command_id in claim.command_ids & other.command_ids:
+            lost.setdefault(command_id, other.key)
+    return lost
+
+
+def winners(claims: Iterable[Claim]) -> dict[str, Claim]:
+    """For every command id, the claim that serves it."""
+    chosen: dict[str, Claim] = {}
+    for claim in sorted(claims, key=lambda c: c.rank):
+        for command_id in claim.command_ids:
+            chosen.setdefault(command_id, claim)
+    return chosen
+
+
+async def load_kube_config() -> None:
+    """In-cluster configuration in a pod (service account), else the standard kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        await config.load_kube_config()
