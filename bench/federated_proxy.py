@@ -23,8 +23,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from connector_proxy.app import create_app
-from connector_proxy.embedded import EmbeddedConnectors
 from connector_proxy.kube_registry import RemoteRegistryBuilder
+from connector_proxy.loading.embedded import EmbeddedConnectors
 from connector_proxy.registry import Registry
 from connector_proxy.remote import Forwarder
 from connector_proxy.settings import Settings

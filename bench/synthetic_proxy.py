@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 import uvicorn
 
 from connector_proxy.app import create_app
-from connector_proxy.embedded import EmbeddedConnectors
-from connector_proxy.loading import LoadResult
+from connector_proxy.loading.embedded import EmbeddedConnectors
+from connector_proxy.loading.results import LoadResult
+from connector_proxy.loading.sdk import load_sdk_connector
 from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connector
 from connector_proxy.settings import Settings
 from spiff_connector_sdk import Connector, Context, Param, Result
 

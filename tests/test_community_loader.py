@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connector_proxy.community_loader import community_package_names, load_community_package
-from connector_proxy.embedded import add_connector_paths
+from connector_proxy.loading.community import community_package_names, load_community_package
+from connector_proxy.loading.embedded import add_connector_paths
 from proxytest.logs import captured_log_text
 from proxytest.protocol import validate
 

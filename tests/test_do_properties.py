@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector_proxy.app import create_app
-from connector_proxy.embedded import EmbeddedConnectors
+from connector_proxy.loading.embedded import EmbeddedConnectors
+from connector_proxy.loading.sdk import load_sdk_connector
 from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connector
 from connector_proxy.settings import Settings
 from proxytest import sdk_fixture
 from proxytest.protocol import validate_do_response

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from connector_proxy.community_loader import load_community_package
-from connector_proxy.embedded import add_connector_paths
+from connector_proxy.loading.community import load_community_package
+from connector_proxy.loading.embedded import add_connector_paths
 from connector_proxy.oauth.state import StateCodec
 from proxytest.oauth_server import OAuthProvider
 from proxytest.oauth_support import (

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connector_proxy.loading import AuthEntry, RemoteAuthTarget
+from connector_proxy.auths import AuthEntry, RemoteAuthTarget
 from connector_proxy.settings import Settings
 from proxytest.oauth_server import OAuthProvider
 from proxytest.oauth_support import (

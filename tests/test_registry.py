@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import orjson
 
+from connector_proxy.loading.sdk import load_sdk_connector
 from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connector
 from spiff_connector_sdk import Connector, Context, Result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint
 
-from connector_proxy.sdk_loader import ENTRY_POINT_GROUP, load_sdk_connectors, sdk_entry_points
+from connector_proxy.loading.sdk import ENTRY_POINT_GROUP, load_sdk_connectors, sdk_entry_points
 from proxytest import sdk_fixture
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from connector_proxy.auths import AuthEntry, RemoteAuthTarget
 from connector_proxy.commands import Command
 from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS, claim_of, key_of, winners
-from connector_proxy.loading import AuthEntry, RemoteAuthTarget
 from connector_proxy.registry import Registry
 from connector_proxy.remote import Forwarder, RemoteCommand, RemoteConnector
 

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from connector_proxy.auths import AuthEntry
 from connector_proxy.catalog import CatalogSnapshot
 from connector_proxy.commands import Command
-from connector_proxy.loading import AuthEntry
 
 logger = logging.getLogger("connector_proxy.registry")
 

@@ -16,9 +16,9 @@ import httpx
 
 from connector_proxy.app import create_app
 from connector_proxy.contract import API_VERSION
-from connector_proxy.embedded import EmbeddedConnectors
+from connector_proxy.loading.embedded import EmbeddedConnectors
+from connector_proxy.loading.sdk import load_sdk_connector
 from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connector
 from connector_proxy.settings import Settings
 from kube.fixtures import eventually
 from proxytest import sdk_fixture

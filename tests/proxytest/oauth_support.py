@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from connector_proxy.app import create_app
-from connector_proxy.embedded import EmbeddedConnectors
-from connector_proxy.loading import AuthEntry
+from connector_proxy.auths import AuthEntry
+from connector_proxy.loading.embedded import EmbeddedConnectors
+from connector_proxy.loading.sdk import load_sdk_connector
 from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connector
 from connector_proxy.settings import Settings
 from proxytest.oauth_server import OAuthProvider
 from proxytest.servers import serve_in_thread

@@ -19,8 +19,8 @@ from authlib.common.security import generate_token  # type: ignore[import-untype
 from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
 from authlib.oauth2.client import OAuth2Client  # type: ignore[import-untyped]
 
+from connector_proxy.auths import AuthEntry
 from connector_proxy.execution import Runtime, exception_summary, in_thread
-from connector_proxy.loading import AuthEntry
 from connector_proxy.oauth.clients import OAuthClientConfig, description_client_config, sdk_client_config
 from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 from spiff_connector_sdk import AuthSpec

@@ -19,8 +19,8 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from connector_proxy.auths import AuthEntry, RemoteAuthTarget
 from connector_proxy.contract import API_KEY_HEADER
-from connector_proxy.loading import AuthEntry, RemoteAuthTarget
 from connector_proxy.oauth import binding as oauth_binding
 from connector_proxy.oauth.errors import NO_STORE_HEADERS, OAuthErrorCode, OAuthFlowError
 from connector_proxy.oauth.flow import (

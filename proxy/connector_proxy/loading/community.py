@@ -15,9 +15,10 @@ import pkgutil
 import types
 from collections.abc import Iterable, Iterator
 
+from connector_proxy.auths import AuthEntry
 from connector_proxy.commands import ClassCommand, own_docstring
 from connector_proxy.execution import exception_summary
-from connector_proxy.loading import AuthEntry, LoadResult
+from connector_proxy.loading.results import LoadResult
 from connector_proxy.parameters import describe_class_parameters
 
 PLUGIN_PREFIX = "connector_"

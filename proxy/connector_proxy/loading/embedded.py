@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector_proxy.community_loader import community_package_names, load_community_packages
-from connector_proxy.loading import LoadResult
+from connector_proxy.loading.community import community_package_names, load_community_packages
+from connector_proxy.loading.results import LoadResult
+from connector_proxy.loading.sdk import load_sdk_connectors, sdk_entry_points
 from connector_proxy.registry import Registry
-from connector_proxy.sdk_loader import load_sdk_connectors, sdk_entry_points
 from spiff_connector_sdk import Connector
 
-logger = logging.getLogger("connector_proxy.embedded")
+logger = logging.getLogger("connector_proxy.loading.embedded")
 
 
 @dataclass(frozen=True)

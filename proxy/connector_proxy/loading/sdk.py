@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
 
+from connector_proxy.auths import AuthEntry
 from connector_proxy.commands import SdkCommand
 from connector_proxy.execution import exception_summary
-from connector_proxy.loading import AuthEntry, LoadResult
+from connector_proxy.loading.results import LoadResult
 from connector_proxy.oauth.clients import catalog_metadata
 from spiff_connector_sdk import Connector
 from spiff_connector_sdk.connector import OAUTH2

@@ -1,0 +1,1 @@
+"""Loading connectors into a registry: community packages, SDK connectors, the embedded set."""
