@@ -23,10 +23,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from connector_proxy.app import create_app
-from connector_proxy.kube_registry import RemoteRegistryBuilder
+from connector_proxy.kubernetes.forwarding import Forwarder
+from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.loading.embedded import EmbeddedConnectors
 from connector_proxy.registry import Registry
-from connector_proxy.remote import Forwarder
 from connector_proxy.settings import Settings
 
 

@@ -18,8 +18,8 @@ from connector_proxy import __version__
 from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
-from connector_proxy.kube_registry import RemoteRegistryBuilder
-from connector_proxy.kube_watch import ConnectorWatcher, Objects, watched_namespaces
+from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
+from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
 from connector_proxy.registry import Registry
 from connector_proxy.routers import auth, catalog, do, health

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from connector_proxy.execution import Runtime
-from connector_proxy.kube_watch import WatchState
+from connector_proxy.kubernetes.forwarding import Forwarder
+from connector_proxy.kubernetes.watch import WatchState
 from connector_proxy.metrics import ProxyMetrics
 from connector_proxy.registry import Registry
-from connector_proxy.remote import Forwarder
 
 
 @dataclass

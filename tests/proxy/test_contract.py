@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector_proxy.contract import Claim, claim_of, is_ready, lost_commands, winners
-from connector_proxy.kube_registry import RemoteRegistryBuilder
-from connector_proxy.remote import Forwarder, RemoteCommand
+from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand
+from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 
 OLD = Claim("ns", "zeta", "2026-01-01T00:00:00Z", frozenset({"a/A", "a/B"}))
 NEW = Claim("ns", "alpha", "2026-01-02T00:00:00Z", frozenset({"a/B", "a/C"}))

@@ -10,10 +10,10 @@ from typing import Any
 from connector_proxy.auths import AuthEntry, RemoteAuthTarget
 from connector_proxy.commands import Command
 from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS, claim_of, key_of, winners
+from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand, RemoteConnector
 from connector_proxy.registry import Registry
-from connector_proxy.remote import Forwarder, RemoteCommand, RemoteConnector
 
-logger = logging.getLogger("connector_proxy.kube_registry")
+logger = logging.getLogger("connector_proxy.kubernetes.registry")
 
 
 def read_apikey_of(obj: Mapping[str, Any], secrets_dir: Path | None) -> str | None:

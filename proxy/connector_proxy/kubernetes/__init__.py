@@ -1,0 +1,1 @@
+"""Kubernetes mode: following Connector resources and forwarding their commands to the workloads."""
