@@ -10,12 +10,12 @@ import pytest
 from starlette.requests import Request
 
 from connector_proxy.loading.sdk import load_sdk_connector
+from connector_proxy.logging_setup import RedactOAuthQuery
 from connector_proxy.oauth.binding import flow_cookies
 from connector_proxy.oauth.clients import catalog_metadata, description_client_config, sdk_client_config
 from connector_proxy.oauth.errors import OAuthFlowError
 from connector_proxy.oauth.redirects import check_redirect_url, public_base_url, raw_redirect_url, with_response
 from connector_proxy.oauth.state import StateCodec
-from connector_proxy.routers.auth import RedactOAuthQuery
 from spiff_connector_sdk import Connector
 
 ALLOW = ["https://spiff.example.com/api/v1.0/authentication_callback", "http://localhost:7000/"]

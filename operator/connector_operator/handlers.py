@@ -16,7 +16,7 @@ from connector_operator.reconcile import RetryLater, Services, SpecRejected, rec
 from connector_operator.settings import OperatorSettings
 from connector_proxy.contract import GROUP, PLURAL, VERSION, Claim, claim_of, load_kube_config
 
-logger = logging.getLogger("connector_operator.handlers")
+logger = logging.getLogger(__name__)
 MANAGED_BY = {"app.kubernetes.io/managed-by": labels("any")["app.kubernetes.io/managed-by"]}
 
 

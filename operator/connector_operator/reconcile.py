@@ -22,7 +22,7 @@ from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
 from connector_proxy.contract import Claim, lost_commands
 
-logger = logging.getLogger("connector_operator.reconcile")
+logger = logging.getLogger(__name__)
 
 
 class RetryLater(Exception):

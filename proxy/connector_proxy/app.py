@@ -21,12 +21,13 @@ from connector_proxy.fastpath import FastPath
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
+from connector_proxy.logging_setup import install_log_redaction
 from connector_proxy.registry import Registry
 from connector_proxy.routers import auth, catalog, do, health
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
 
-logger = logging.getLogger("connector_proxy.app")
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 Connector proxy for spiff-arena. Point `SPIFFWORKFLOW_BACKEND_CONNECTOR_PROXY_URL` here.
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     """Build the proxy. ``settings`` default to the environment; ``embedded`` to the connector
     packages installed here (when ``settings.embedded_enabled``)."""
     settings = settings or Settings()
+    install_log_redaction()
     if embedded is None:
         embedded = (
             load_embedded(connector_paths=settings.connector_paths, disabled=settings.disabled_connectors)

@@ -7,10 +7,11 @@ import time
 
 from connector_proxy.catalog import CatalogSnapshot
 from connector_proxy.errors import DispatchError, ErrorCode
+from connector_proxy.logging_setup import DO_CHANNEL
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import ProxyState
 
-logger = logging.getLogger("connector_proxy.do")
+logger = logging.getLogger(DO_CHANNEL)
 MALFORMED_PATH = DispatchError(
     404,
     ErrorCode.COMMAND_NOT_FOUND,

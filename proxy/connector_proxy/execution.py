@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from connector_proxy.errors import DispatchError, ErrorCode
 
 T = TypeVar("T")
-logger = logging.getLogger("connector_proxy.execution")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from connector_proxy.catalog import CatalogSnapshot
 from connector_proxy.dispatch import catalog_headers, catalog_status, dispatch
 from connector_proxy.errors import DispatchError, ErrorCode
+from connector_proxy.logging_setup import DO_CHANNEL
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import ProxyState
 
-logger = logging.getLogger("connector_proxy.do")
+logger = logging.getLogger(DO_CHANNEL)
 _JSON = b"application/json"
 _LIVENESS = b'{"ok":true}'
 _DO_PREFIX = "/v1/do/"

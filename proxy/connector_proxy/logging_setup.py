@@ -1,7 +1,10 @@
-"""Stdlib logging, one JSON object per line (or plain text).
+"""The logging policy: stdlib logging, one JSON object per line (or plain text), and redaction.
 
 Fields passed with ``extra=`` become JSON keys. Callers never pass parameter values,
-configuration or exception text (see execution.exception_summary).
+configuration or exception text (see execution.exception_summary). Loggers are named by
+``__name__``; the two channels several modules share are the constants below. URLs of the browser
+OAuth flow lose their query in every log line (:func:`install_log_redaction`, which the app factory
+and :func:`configure_logging` call).
 """
 
 from __future__ import annotations
@@ -9,7 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 import orjson
+
+DO_CHANNEL = "connector_proxy.do"  # one line per /v1/do outcome worth logging
+OAUTH_CHANNEL = "connector_proxy.oauth"  # the browser OAuth flow, local or forwarded
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -39,8 +46,40 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    install_log_redaction()
     root.setLevel(level.upper())
     # httpx logs every request line at INFO (URLs can carry query-string credentials, and it costs
     # time on the hot path): only its warnings.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _redacted(value: object) -> object:
+    text = str(value) if isinstance(value, str | httpx.URL) else None
+    if text is None:
+        return value
+    path, separator, _ = text.partition("?")
+    return f"{path}?[redacted]" if separator and "/v1/auth/" in path else value
+
+
+class RedactOAuthQuery(logging.Filter):
+    """Log lines naming a ``/v1/auth/...`` URL lose its query: it holds the code, the state and
+    spiff-arena's session token. Installed on uvicorn's access log (off unless ``--access-log``)
+    and on httpx's request log (forwarding to workloads)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redacted(arg) for arg in record.args)
+        return True
+
+
+def install_log_redaction() -> None:
+    """Idempotent. Also keeps httpcore below DEBUG: its trace lines carry response headers (the
+    ``Location`` with the token set) of forwarded flows."""
+    for name in ("uvicorn.access", "httpx"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, RedactOAuthQuery) for f in target.filters):
+            target.addFilter(RedactOAuthQuery())
+    httpcore = logging.getLogger("httpcore")
+    if httpcore.level == logging.NOTSET:
+        httpcore.setLevel(logging.INFO)

@@ -15,7 +15,7 @@ from connector_proxy.auths import AuthEntry
 from connector_proxy.catalog import CatalogSnapshot
 from connector_proxy.commands import Command
 
-logger = logging.getLogger("connector_proxy.registry")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from connector_proxy.execution import Runtime
 from connector_proxy.outcome import JSON, Outcome
 from spiff_connector_sdk.transport import pooled_transport
 
-logger = logging.getLogger("connector_proxy.kubernetes.forwarding")
+logger = logging.getLogger(__name__)
 _FORWARDED_HEADERS = {"content-type": "application/json", "user-agent": "spiff-connector-proxy"}
 
 

@@ -13,7 +13,7 @@ from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECOND
 from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand, RemoteConnector
 from connector_proxy.registry import Registry
 
-logger = logging.getLogger("connector_proxy.kubernetes.registry")
+logger = logging.getLogger(__name__)
 
 
 def read_apikey_of(obj: Mapping[str, Any], secrets_dir: Path | None) -> str | None:

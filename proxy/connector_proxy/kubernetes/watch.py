@@ -20,7 +20,7 @@ from kubernetes_asyncio.client.rest import ApiException
 
 from connector_proxy.contract import GROUP, PLURAL, VERSION, key_of, load_kube_config
 
-logger = logging.getLogger("connector_proxy.kubernetes.watch")
+logger = logging.getLogger(__name__)
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 Objects = dict[str, dict[str, Any]]

@@ -14,7 +14,7 @@ from connector_proxy.loading.sdk import load_sdk_connectors, sdk_entry_points
 from connector_proxy.registry import Registry
 from spiff_connector_sdk import Connector
 
-logger = logging.getLogger("connector_proxy.loading.embedded")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

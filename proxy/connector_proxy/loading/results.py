@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from connector_proxy.auths import AuthEntry
 from connector_proxy.commands import Command
 
-logger = logging.getLogger("connector_proxy.loading.results")
+logger = logging.getLogger(__name__)
 
 
 @dataclass

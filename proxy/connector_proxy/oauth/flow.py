@@ -21,6 +21,7 @@ from authlib.oauth2.client import OAuth2Client  # type: ignore[import-untyped]
 
 from connector_proxy.auths import AuthEntry
 from connector_proxy.execution import Runtime, exception_summary, in_thread
+from connector_proxy.logging_setup import OAUTH_CHANNEL
 from connector_proxy.oauth.clients import OAuthClientConfig, description_client_config, sdk_client_config
 from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 from spiff_connector_sdk import AuthSpec
@@ -30,7 +31,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
 
-logger = logging.getLogger("connector_proxy.oauth")
+logger = logging.getLogger(OAUTH_CHANNEL)
 
 TOKEN_TIMEOUT = 15.0
 DESCRIPTION_TIMEOUT = 10.0

@@ -14,13 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from connector_proxy.auths import AuthEntry, RemoteAuthTarget
-from connector_proxy.contract import API_KEY_HEADER
+from connector_proxy.logging_setup import OAUTH_CHANNEL
 from connector_proxy.oauth import binding as oauth_binding
 from connector_proxy.oauth.errors import NO_STORE_HEADERS, OAuthErrorCode, OAuthFlowError
 from connector_proxy.oauth.flow import (
@@ -30,10 +29,10 @@ from connector_proxy.oauth.flow import (
     new_code_verifier,
     safe_error_code,
 )
+from connector_proxy.oauth.forwarding import forward_step
 from connector_proxy.oauth.redirects import (
     check_redirect_url,
     describe,
-    forwarded_headers,
     public_base_url,
     raw_redirect_url,
     with_response,
@@ -43,11 +42,8 @@ from connector_proxy.settings import Settings
 from connector_proxy.state import proxy_state
 
 router = APIRouter(tags=["authentication"])
-logger = logging.getLogger("connector_proxy.oauth")
+logger = logging.getLogger(OAUTH_CHANNEL)
 
-FORWARD_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
-# Headers of a workload's answer that reach the browser (status and body pass unchanged too).
-_PASSED_HEADERS = ("location", "content-type", "cache-control", "pragma", "referrer-policy")
 
 _AUTH_DOC: dict[int | str, dict[str, Any]] = {
     302: {"description": "Redirect to the provider (start) or to redirect_url with response=<token set> (callback)."},
@@ -89,44 +85,6 @@ def _codec(settings: Settings) -> StateCodec:
 
 def _redirect(location: str) -> Response:
     return Response(status_code=302, headers={"Location": location, **NO_STORE_HEADERS})
-
-
-async def _forward(request: Request, entry: AuthEntry, target: RemoteAuthTarget, suffix: str) -> Response:
-    """Kubernetes mode: the workload runs the flow; it builds its callback URL on this proxy's
-    public URL from the X-Forwarded-* headers. Its answer reaches the browser unchanged."""
-    base = public_base_url(request, _settings(request).public_url)
-    url = httpx.URL(f"{target.endpoint}/v1/auth/{entry.id}{suffix}")
-    query = request.scope.get("query_string", b"")
-    if query:
-        url = url.copy_with(query=query)
-    headers = {**forwarded_headers(base), "User-Agent": "spiff-connector-proxy"}
-    if target.api_key:
-        headers[API_KEY_HEADER] = target.api_key
-    cookies = oauth_binding.flow_cookies(request.headers.get("cookie"))
-    if cookies:
-        headers["Cookie"] = cookies
-    try:
-        # The proxy's one pooled client to workloads (it has no client-wide timeout; this call has).
-        answer = await proxy_state(request).forwarder.client.get(url, headers=headers, timeout=FORWARD_TIMEOUT)
-    except httpx.TimeoutException:
-        logger.warning("oauth forward timed out", extra={"auth": entry.id, "endpoint": target.endpoint})
-        raise OAuthFlowError(
-            504, OAuthErrorCode.CONNECTOR_TIMEOUT, f"The connector serving {entry.id} did not answer in time."
-        ) from None
-    except httpx.HTTPError as error:
-        logger.warning(
-            "oauth forward failed",
-            extra={"auth": entry.id, "endpoint": target.endpoint, "error": type(error).__name__},
-        )
-        raise OAuthFlowError(
-            503, OAuthErrorCode.CONNECTOR_UNAVAILABLE, f"The connector serving {entry.id} cannot be reached."
-        ) from None
-    passed = {name: answer.headers[name] for name in _PASSED_HEADERS if name in answer.headers}
-    response = Response(content=answer.content, status_code=answer.status_code, headers=passed)
-    for cookie in answer.headers.get_list("set-cookie"):
-        if cookie.startswith(oauth_binding.COOKIE_PREFIX):  # the flow's own cookie, nothing else
-            response.raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
-    return response
 
 
 async def _start(request: Request, entry: AuthEntry) -> Response:
@@ -196,7 +154,14 @@ async def _answer(request: Request, connector: str, auth: str, suffix: str, loca
     try:
         entry = _entry(request, connector, auth)
         if isinstance(entry.target, RemoteAuthTarget):
-            return await _forward(request, entry, entry.target, suffix)
+            return await forward_step(
+                request,
+                entry,
+                entry.target,
+                suffix,
+                client=proxy_state(request).forwarder.client,
+                public_base_url=public_base_url(request, _settings(request).public_url),
+            )
         return await local(request, entry)
     except OAuthFlowError as error:
         logger.info(refused, extra={"auth": f"{connector}/{auth}", "error_code": error.code.value})
@@ -211,37 +176,3 @@ async def start_auth(connector: str, auth: str, request: Request) -> Response:
 @router.get("/v1/auth/{connector}/{auth}/callback", summary="Finish an OAuth2 sign-in (browser)", responses=_AUTH_DOC)
 async def auth_callback(connector: str, auth: str, request: Request) -> Response:
     return await _answer(request, connector, auth, "/callback", _callback, "oauth callback refused")
-
-
-def _redacted(value: object) -> object:
-    text = str(value) if isinstance(value, str | httpx.URL) else None
-    if text is None:
-        return value
-    path, separator, _ = text.partition("?")
-    return f"{path}?[redacted]" if separator and "/v1/auth/" in path else value
-
-
-class RedactOAuthQuery(logging.Filter):
-    """Log lines naming a ``/v1/auth/...`` URL lose its query: it holds the code, the state and
-    spiff-arena's session token. Installed on uvicorn's access log (off unless ``--access-log``)
-    and on httpx's request log (forwarding to workloads)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_redacted(arg) for arg in record.args)
-        return True
-
-
-def install_log_redaction() -> None:
-    """Idempotent. Also keeps httpcore below DEBUG: its trace lines carry response headers (the
-    ``Location`` with the token set) of forwarded flows."""
-    for name in ("uvicorn.access", "httpx"):
-        target = logging.getLogger(name)
-        if not any(isinstance(f, RedactOAuthQuery) for f in target.filters):
-            target.addFilter(RedactOAuthQuery())
-    httpcore = logging.getLogger("httpcore")
-    if httpcore.level == logging.NOTSET:
-        httpcore.setLevel(logging.INFO)
-
-
-install_log_redaction()
