@@ -1,9 +1,18 @@
-"""Answering the hot endpoints, shared by the FastAPI routers and the ASGI fast path."""
+"""Answering the hot endpoints: the one implementation behind the fast path and the routers.
+
+:mod:`connector_proxy.fastpath` serves every request it matches from these functions as raw ASGI
+messages; the FastAPI routes of the same endpoints (which declare their OpenAPI operations and
+answer what the fast path leaves, such as ``HEAD``) turn the same :class:`Answer` into a Response.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from dataclasses import dataclass
+
+from starlette.responses import Response
 
 from connector_proxy.catalog import CatalogSnapshot
 from connector_proxy.errors import DispatchError, ErrorCode
@@ -17,6 +26,18 @@ MALFORMED_PATH = DispatchError(
     ErrorCode.COMMAND_NOT_FOUND,
     "Command ids have the form <connector>/<command>; use /v1/do/<connector>/<command>.",
 )
+JSON_TYPE = b"application/json"
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole HTTP answer. ``content_type`` None: no body headers at all (a 304)."""
+
+    status: int
+    body: bytes
+    content_type: bytes | None = JSON_TYPE
+    headers: Headers = ()
 
 
 async def dispatch(state: ProxyState, command_id: str, body: bytes) -> Outcome:
@@ -37,10 +58,38 @@ async def dispatch(state: ProxyState, command_id: str, body: bytes) -> Outcome:
     return outcome
 
 
-def catalog_headers(etag: str) -> dict[str, str]:
-    return {"etag": etag, "cache-control": "no-cache", "vary": "accept-encoding"}
+def outcome_answer(outcome: Outcome, headers: Headers = ()) -> Answer:
+    return Answer(outcome.status, outcome.body, outcome.media_type.encode("latin-1"), headers)
 
 
-def catalog_status(snapshot: CatalogSnapshot, if_none_match: str | None) -> int:
-    """200 with the prebuilt body, or 304 when the client already holds this snapshot."""
-    return 304 if snapshot.matches(if_none_match) else 200
+async def do_answer(state: ProxyState, command_id: str, body: bytes) -> Answer:
+    """``POST /v1/do/<connector>/<command>``."""
+    return outcome_answer(await dispatch(state, command_id, body))
+
+
+@functools.lru_cache(maxsize=16)
+def _catalog_headers(etag: str) -> Headers:
+    """The caching headers of a catalog snapshot (built once per snapshot, not per request)."""
+    return ((b"etag", etag.encode("latin-1")), (b"cache-control", b"no-cache"), (b"vary", b"accept-encoding"))
+
+
+def catalog_answer(snapshot: CatalogSnapshot, if_none_match: str | None, accept_encoding: str | None) -> Answer:
+    """``GET /v1/commands`` and ``/v1/auths``: the prebuilt bytes (gzip when asked), or 304 when the
+    client already holds this snapshot."""
+    headers = _catalog_headers(snapshot.etag)
+    if snapshot.matches(if_none_match):
+        return Answer(304, b"", None, headers)
+    body, gzipped = snapshot.encoded(accept_encoding)
+    if gzipped:
+        headers = (*headers, (b"content-encoding", b"gzip"))
+    return Answer(200, body, JSON_TYPE, headers)
+
+
+def as_response(answer: Answer) -> Response:
+    """The same answer as a Starlette Response, for the FastAPI routes."""
+    response = Response(content=answer.body, status_code=answer.status)
+    kept = [(k, v) for k, v in response.raw_headers if k != b"content-type"]
+    if answer.content_type is not None:
+        kept.append((b"content-type", answer.content_type))
+    response.raw_headers = [*kept, *answer.headers]
+    return response

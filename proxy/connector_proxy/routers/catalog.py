@@ -1,4 +1,8 @@
-"""``GET /v1/commands`` and ``GET /v1/auths``: prebuilt bytes with an ETag, no work per request."""
+"""``GET /v1/commands`` and ``GET /v1/auths``: prebuilt bytes with an ETag, no work per request.
+
+:mod:`connector_proxy.fastpath` answers every GET of these paths; these routes declare the OpenAPI
+operations and answer what it leaves (``HEAD``), with the same function.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from connector_proxy.catalog import CatalogSnapshot
-from connector_proxy.dispatch import catalog_headers, catalog_status
+from connector_proxy.dispatch import as_response, catalog_answer
 from connector_proxy.state import proxy_state
 
 router = APIRouter(tags=["catalog"])
@@ -21,13 +25,8 @@ _CATALOG_DOC: dict[int | str, dict[str, Any]] = {
 
 
 def _serve(snapshot: CatalogSnapshot, request: Request) -> Response:
-    headers = catalog_headers(snapshot.etag)
-    if catalog_status(snapshot, request.headers.get("if-none-match")) == 304:
-        return Response(status_code=304, headers=headers)
-    body, gzipped = snapshot.encoded(request.headers.get("accept-encoding"))
-    if gzipped:
-        headers["content-encoding"] = "gzip"
-    return Response(content=body, media_type="application/json", headers=headers)
+    headers = request.headers
+    return as_response(catalog_answer(snapshot, headers.get("if-none-match"), headers.get("accept-encoding")))
 
 
 @router.get("/v1/commands", summary="List connector commands", responses=_CATALOG_DOC)

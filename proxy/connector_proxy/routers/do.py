@@ -1,4 +1,8 @@
-"""``POST /v1/do/{connector}/{command}``: run a command and answer with its envelope."""
+"""``POST /v1/do/{connector}/{command}``: run a command and answer with its envelope.
+
+:mod:`connector_proxy.fastpath` answers every well-formed call (with the request size limit); these
+routes declare the OpenAPI operation, with the same function, and answer malformed paths.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from connector_proxy.dispatch import MALFORMED_PATH, dispatch
+from connector_proxy.dispatch import MALFORMED_PATH, as_response, do_answer, outcome_answer
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import proxy_state
 
@@ -26,15 +30,11 @@ _DO_DOC: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _respond(outcome: Outcome) -> Response:
-    return Response(content=outcome.body, status_code=outcome.status, media_type=outcome.media_type)
-
-
 @router.post("/v1/do/{connector}/{command}", summary="Execute a connector command", responses=_DO_DOC)
 async def do_command(connector: str, command: str, request: Request) -> Response:
-    return _respond(await dispatch(proxy_state(request), f"{connector}/{command}", await request.body()))
+    return as_response(await do_answer(proxy_state(request), f"{connector}/{command}", await request.body()))
 
 
 @router.post("/v1/do/{path:path}", include_in_schema=False)
 async def do_malformed(path: str) -> Response:
-    return _respond(Outcome.from_error(MALFORMED_PATH))
+    return as_response(outcome_answer(Outcome.from_error(MALFORMED_PATH)))
