@@ -81,10 +81,11 @@ def test_refusal_message_hides_the_query() -> None:
     assert "secret-jwt" not in refused.value.message and "https://evil.io/cb" in refused.value.message
 
 
-def test_bad_allowlist_entry_is_a_configuration_error() -> None:
+def test_an_unparsable_allowlist_entry_allows_nothing() -> None:
+    """The settings refuse such an entry at start-up; the check itself never lets one match."""
     with pytest.raises(OAuthFlowError) as refused:
-        check_redirect_url("https://x/cb", ["not a url"])
-    assert (refused.value.status, refused.value.code) == (500, "oauth_not_configured")
+        check_redirect_url("https://x/cb", ["not a url", "https://x/cb?q=1"])
+    assert (refused.value.status, refused.value.code) == (400, "oauth_redirect_not_allowed")
 
 
 @pytest.mark.parametrize(

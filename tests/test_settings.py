@@ -71,9 +71,29 @@ def test_empty_api_key_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -
         ("CONNECTOR_PROXY_NAMESPACES", "team-*"),
         ("CONNECTOR_PROXY_NAMESPACES", "Team-A"),
         ("CONNECTOR_PROXY_MAX_REQUEST_BYTES", "10"),
+        ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "spiff.example.com/api"),
+        ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://ok.example/cb,ftp://files.example/"),
+        ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://spiff.example.com/cb?token=x"),
+        ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://user@spiff.example.com/cb"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_a_bad_redirect_allowlist_entry_is_named_by_position_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It used to be accepted and fail as a 500 on the first browser flow."""
+    monkeypatch.setenv("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://ok.example/cb, not-a-url")
+    with pytest.raises(ValidationError) as raised:
+        Settings()
+    (error,) = raised.value.errors()
+    assert error["loc"] == ("oauth_redirect_allowlist",)
+    assert "entry 2 is not an http(s) URL prefix" in error["msg"]
+    assert "not-a-url" not in error["msg"]
+
+
+def test_good_redirect_allowlist_entries_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://a.example/cb,http://127.0.0.1:7000/")
+    assert Settings().oauth_redirect_allowlist == ["https://a.example/cb", "http://127.0.0.1:7000/"]

@@ -13,6 +13,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connector_proxy.contract import CONFIG_ENV_PREFIX
+from connector_proxy.url_prefixes import allowlist_problems
 
 ENV_PREFIX = "CONNECTOR_PROXY_"
 CONFIG_KEY_PREFIX = CONFIG_ENV_PREFIX
@@ -145,6 +146,18 @@ class Settings(BaseSettings):
     @classmethod
     def _namespace_names(cls, value: list[str]) -> list[str]:
         return namespace_names(value)
+
+    @field_validator("oauth_redirect_allowlist")
+    @classmethod
+    def _redirect_prefixes(cls, value: list[str]) -> list[str]:
+        bad = allowlist_problems(value)
+        if bad:
+            positions = ", ".join(str(i + 1) for i in bad)
+            raise ValueError(
+                f"entry {positions} is not an http(s) URL prefix without query, "
+                "like https://spiff.example.com/api/v1.0/authentication_callback"
+            )
+        return value
 
     @property
     def embedded_enabled(self) -> bool:

@@ -9,20 +9,16 @@ URL, its own ``?`` and ``&`` included.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import lru_cache
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.requests import Request
 
 from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
+from connector_proxy.url_prefixes import DEFAULT_PORTS, Origin, allowlist_problems, parse_origin, path_under
 
 _PARAM = "redirect_url="
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-# Printable ASCII without space and backslash: browsers read "\" as "/", which would let
-# "https://evil.example\@backend/" pass a naive host check.
-_SAFE_URL = re.compile(r"^[!-\[\]-~]+$")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?)(:[0-9]{1,5})?$")
 _PREFIX = re.compile(r"^(/[A-Za-z0-9._~!$&'()*+,;=:@%\-]+)*/?$")
 
@@ -46,51 +42,12 @@ def raw_redirect_url(query_string: bytes) -> str | None:
     return value
 
 
-@dataclass(frozen=True)
-class _Origin:
-    scheme: str
-    host: str
-    port: int
-    path: str
-
-
-def _parse(url: str) -> _Origin | None:
-    if not _SAFE_URL.match(url):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
-        return None
-    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
-        return None
-    return _Origin(scheme, parts.hostname.lower(), port or _DEFAULT_PORTS[scheme], parts.path or "/")
-
-
-def _path_allowed(path: str, prefix: str) -> bool:
-    if prefix in ("", "/"):
-        return True
-    prefix = prefix.rstrip("/")
-    return path == prefix or path.startswith(prefix + "/")
-
-
 @lru_cache(maxsize=8)
-def _allowed_origins(allowlist: tuple[str, ...]) -> tuple[_Origin, ...]:
-    origins = []
-    for entry in allowlist:
-        origin = _parse(entry.strip())
-        if origin is None or urlsplit(entry.strip()).query:
-            raise OAuthFlowError(
-                500,
-                OAuthErrorCode.OAUTH_NOT_CONFIGURED,
-                f"CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST entry {entry!r} is not an http(s) URL prefix "
-                "like https://spiff.example.com/api/v1.0/authentication_callback.",
-            )
-        origins.append(origin)
-    return tuple(origins)
+def _allowed_origins(allowlist: tuple[str, ...]) -> tuple[Origin, ...]:
+    """The usable entries (the settings refuse any other at start-up)."""
+    bad = set(allowlist_problems(allowlist))
+    parsed = (parse_origin(entry.strip()) for index, entry in enumerate(allowlist) if index not in bad)
+    return tuple(origin for origin in parsed if origin is not None)
 
 
 def describe(url: str) -> str:
@@ -115,11 +72,11 @@ def check_redirect_url(url: str | None, allowlist: Sequence[str]) -> str:
             "backend URL, e.g. https://spiff.example.com/api/v1.0/authentication_callback (comma-separated "
             "for several).",
         )
-    origin = _parse(url)
+    origin = parse_origin(url)
     if origin is not None:
         for allowed in _allowed_origins(tuple(allowlist)):
             if (origin.scheme, origin.host, origin.port) == (allowed.scheme, allowed.host, allowed.port) and (
-                _path_allowed(origin.path, allowed.path)
+                path_under(origin.path, allowed.path)
             ):
                 return url
     raise OAuthFlowError(
@@ -151,7 +108,7 @@ def public_base_url(request: Request, public_url: str | None) -> str:
         return public_url.rstrip("/")
     headers = request.headers
     proto = (_first(headers.get("x-forwarded-proto")) or "").lower()
-    if proto not in _DEFAULT_PORTS:
+    if proto not in DEFAULT_PORTS:
         proto = request.url.scheme
     host = _first(headers.get("x-forwarded-host"))
     if host is None or not _HOST.match(host):
@@ -159,7 +116,7 @@ def public_base_url(request: Request, public_url: str | None) -> str:
         if not _HOST.match(host):
             host = request.url.netloc
     port = _first(headers.get("x-forwarded-port"))
-    if port and port.isdigit() and not host.endswith("]") and ":" not in host and int(port) != _DEFAULT_PORTS[proto]:
+    if port and port.isdigit() and not host.endswith("]") and ":" not in host and int(port) != DEFAULT_PORTS[proto]:
         host = f"{host}:{port}"
     prefix = _first(headers.get("x-forwarded-prefix"))
     if prefix is None or not _PREFIX.match(prefix) or prefix.startswith("//"):
@@ -175,8 +132,3 @@ def forwarded_headers(base_url: str) -> dict[str, str]:
         "X-Forwarded-Host": parts.netloc,
         "X-Forwarded-Prefix": parts.path.rstrip("/") or "/",
     }
-
-
-def allowlist_problems(allowlist: Iterable[str]) -> list[str]:
-    """Entries that are not usable URL prefixes (for start-up checks)."""
-    return [entry for entry in allowlist if _parse(entry.strip()) is None or urlsplit(entry.strip()).query]
