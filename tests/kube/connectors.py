@@ -1,5 +1,5 @@
 """Connector objects, their status, and the runtimes behind them: shared by the operator tests against
-the emulator (``tests/test_operator.py``) and the real-cluster suite (``tests/cluster/``).
+the emulator (``tests/e2e/test_operator.py``) and the real-cluster suite (``tests/e2e/cluster/``).
 
 Everything here talks to a cluster through one method both handles have:
 ``await kube.get(api_version, kind, namespace, name)`` (the object, or ``None``).

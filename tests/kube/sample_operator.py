@@ -1,4 +1,4 @@
-"""A tiny kopf operator for the Widget CRD (``widgets-crd.yaml``), run by ``tests/test_kube_emulator.py``.
+"""A tiny kopf operator for the Widget CRD (``widgets-crd.yaml``), run by ``tests/kube/test_emulator.py``.
 
 On create: a ConfigMap owned by the Widget (an owner reference; the emulator does no garbage collection),
 then ``status.message``. On delete (so kopf puts a finalizer on every Widget): the ConfigMap is deleted.

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from chart.manifests import connector_validator
 
+from chart.manifests import connector_validator
 from connector_operator.spec import (
     CONFIG_NAME_PATTERN,
     QUANTITY_PATTERN,
@@ -28,8 +27,8 @@ from connector_operator.spec import (
     parse_spec,
 )
 from connector_proxy.contract import API_VERSION, GROUP, KIND, PLURAL, VERSION
+from proxytest.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CRD_PATH = ROOT / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"
 EXAMPLES = sorted((ROOT / "examples").glob("connector-*.yaml"))
 K8S_VERSION = "1.33.0"

@@ -1,4 +1,4 @@
-"""Opt-in (``pytest -m cluster``): the operator scenarios of ``tests/test_operator.py`` against a real,
+"""Opt-in (``pytest -m cluster``): the operator scenarios of ``tests/e2e/test_operator.py`` against a real,
 disposable local cluster (``support.py`` has the context guard and the helpers).
 
 Where a real cluster behaves differently from the in-memory emulator the scenario checks the real
@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from typing import Any, TypeVar
 
 import pytest
-from cluster.support import ClusterApiError, Operators, RealCluster
+from e2e.cluster.support import ClusterApiError, Operators, RealCluster
 from kube.connectors import (
     KIND,
     catalog_of,

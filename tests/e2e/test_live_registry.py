@@ -25,10 +25,11 @@ from connector_proxy.app import create_app
 from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
 from proxytest.fake_workload import fake_workload
+from proxytest.paths import CRD as CRD_FILE
 from proxytest.protocol import validate_do_response
 from proxytest.servers import free_port, serve_in_thread
 
-CRD = Path(__file__).resolve().parents[1] / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"
+CRD = CRD_FILE
 NS = "default"
 
 

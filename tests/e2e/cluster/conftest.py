@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cluster.support import CRD, ClusterApiError, Operators, RealCluster, real_kubeconfig, require_local_context
+from e2e.cluster.support import CRD, ClusterApiError, Operators, RealCluster, real_kubeconfig, require_local_context
 from kube.fixtures import point_kubeconfig_env
 
 

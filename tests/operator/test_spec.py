@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -11,8 +10,9 @@ import pytest
 import yaml
 
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_quantity, parse_spec
+from proxytest.paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = EXAMPLES
 SECRET = "FAKE-S3CR3T-do-not-echo"
 PIP = {"pip": {"requirements": ["connector-example==1.0"]}}
 IMAGE = {"image": {"ref": "registry.example.com/team/connector:1.2"}}

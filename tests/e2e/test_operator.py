@@ -9,7 +9,6 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from subprocess import DEVNULL, PIPE
 
 import pytest
@@ -29,9 +28,10 @@ from kube.fixtures import KubeEmulator, eventually, run_operator
 from connector_operator.runner import build_registry
 from connector_operator.settings import OperatorSettings
 from connector_proxy.contract import API_VERSION
+from proxytest.paths import CRD as CRD_FILE
 from proxytest.servers import free_port, serve_in_thread
 
-CRD = Path(__file__).resolve().parents[1] / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"
+CRD = CRD_FILE
 NS = "default"
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import inspect
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from connector_operator import kube
+from proxytest.paths import CHART
 
-RULES = Path(__file__).resolve().parents[1] / "charts" / "connector-proxy" / "files" / "operator-rbac-rules.yaml"
+RULES = CHART / "files" / "operator-rbac-rules.yaml"
 
 
 def rules() -> dict[str, list[dict[str, Any]]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from chart import docs
 from chart import helm as helm_module
 from chart.helm import CHART, HELM_3, HELM_4, Helm, helm_for
@@ -34,13 +35,12 @@ from chart.manifests import (
     restricted_violations,
     validate,
 )
-
 from connector_operator.manifests import labels as workload_labels
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import parse_spec
 from connector_proxy.settings import Settings
 
-VALUES_DIR = Path(__file__).resolve().parent / "chart" / "values"
+VALUES_DIR = Path(__file__).resolve().parent / "values"
 VALUES_FILES = sorted(VALUES_DIR.glob("*.yaml"))
 RELEASE = NS = "spiff"
 PROXY = "spiff-connector-proxy"

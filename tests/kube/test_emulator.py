@@ -19,15 +19,16 @@ import kubernetes_asyncio.config
 import kubernetes_asyncio.watch
 import pytest
 import pytest_asyncio
+from kubernetes_asyncio.client.exceptions import ApiException
+
 from kube import fixtures
 from kube.fixtures import KubeApiError, KubeEmulator, eventually, run_operator
 from kube.sample_operator import config_map_name
-from kubernetes_asyncio.client.exceptions import ApiException
 
 kube_emulator = fixtures.kube_emulator  # registers the fixture in this module (a conftest may do it for all)
 
-CRD_PATH = Path(__file__).parent / "kube" / "widgets-crd.yaml"
-SAMPLE_OPERATOR = Path(__file__).parent / "kube" / "sample_operator.py"
+CRD_PATH = Path(__file__).parent / "widgets-crd.yaml"
+SAMPLE_OPERATOR = Path(__file__).parent / "sample_operator.py"
 GROUP, VERSION, PLURAL = "example.test", "v1", "widgets"
 WIDGETS = f"{GROUP}/{VERSION}"
 NS = "default"

@@ -7,12 +7,12 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from proxytest.paths import ROOT
+
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 CHART_VALUES = ROOT / "charts" / "connector-proxy" / "values.yaml"

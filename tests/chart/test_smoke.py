@@ -20,19 +20,19 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from chart.helm import HELM_4, helm_for
-from chart.manifests import containers, env_values, one, read_settings, restricted_violations
 from kube.connectors import runtime_app
 from kube.fixtures import KubeEmulator, eventually, run_operator
 
+from chart.helm import HELM_4, helm_for
+from chart.manifests import containers, env_values, one, read_settings, restricted_violations
 from connector_operator.runner import build_registry
 from connector_operator.settings import OperatorSettings
 from connector_proxy.app import create_app
 from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
+from proxytest.paths import ROOT
 from proxytest.servers import serve_in_thread
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "connector-url.yaml"
 NS = "spiff"
 PROXY = "spiff-connector-proxy"
