@@ -14,7 +14,7 @@ from typing import Any
 
 Run = dict[str, Any]
 
-# Design doc section 6 (another machine): the figures the ratios below are set against.
+# The peers' figures (bench/README.md, "The bar"; another machine): what the ratios below are set against.
 BAR_ROWS = (
     ("reference proxy (Flask, sync)", "122 req/s, 7.9 ms p50", "80 req/s, 11.3 ms p50"),
     (
@@ -254,7 +254,7 @@ def render(run: Run, raw_name: str) -> str:
         "",
         *ratios_table(run),
         "",
-        "## The bar (docs: design section 6, another machine)",
+        "## The bar (the peers, measured on another machine: bench/README.md)",
         "",
         *bar_table(),
         "",

@@ -1,6 +1,6 @@
 """An in-memory Kubernetes API for tests: kmock 0.8's ``KubernetesEmulator`` with its gaps closed.
 
-Every gap closed here is a row of the table in ``shared/testing-kubernetes.md``; comments cite them:
+Every gap closed here is a row of the table in ``tests/kube/README.md``; comments cite them:
 
 - [G1] metadata: resourceVersion (one global counter), uid, creationTimestamp, generation (+1 on spec
   changes only); 422 on a failed JSON-patch ``test`` op; 409 on a stale resourceVersion.
@@ -17,7 +17,7 @@ Every gap closed here is a row of the table in ``shared/testing-kubernetes.md``;
 - [G9] POSTing a CRD registers its resource and marks the CRD Established.
 - [P4] (pitfall 4) ``metadata.namespace`` filled from the URL on namespaced POSTs.
 
-Not emulated (see the doc): strategic-merge patch (treated as merge-patch: lists are replaced), field
+Not emulated (see the README): strategic-merge patch (treated as merge-patch: lists are replaced), field
 ownership of server-side apply, owner-reference garbage collection, namespace existence, admission and
 schema validation, controllers, ``limit``/``continue`` paging (all items come in one page), deletecollection.
 
@@ -186,7 +186,7 @@ class WatchEvent:
 
 @attrs.define(kw_only=True)
 class KubernetesEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator with the gaps of ``shared/testing-kubernetes.md`` closed (see the module docstring).
+    """kmock's emulator with the gaps of ``tests/kube/README.md`` closed (see the module docstring).
 
     Start it like any kmock handler: ``async with emu, kmock.Server(emu): ...``.
     """

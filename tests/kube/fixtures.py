@@ -3,7 +3,7 @@
 Wire it from a conftest with ``pytest_plugins = ["kube.fixtures"]`` (root conftest) or
 ``from kube.fixtures import *``; both import this module before any test module imports ``kubernetes``.
 
-KUBECONFIG (pitfall 2 of ``shared/testing-kubernetes.md``): ``kubernetes`` and ``kubernetes_asyncio`` read
+KUBECONFIG (pitfall 2 in ``tests/kube/README.md``): ``kubernetes`` and ``kubernetes_asyncio`` read
 ``$KUBECONFIG`` once, at import time. So, on import, this module points ``$KUBECONFIG`` at a per-process
 file (:data:`KUBECONFIG_PATH`) and, if either client was imported earlier anyway, also rebinds its
 module-level default path; the ``kube_emulator`` fixture then writes that file once its port is known, and
