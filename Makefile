@@ -22,13 +22,16 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# pytest's exit code 5 (no tests collected) is a failure, never a pass.
+# pytest's exit code 5 (no tests collected) is a failure, never a pass. The coverage gate
+# (fail_under in pyproject.toml) holds for the whole suite: `make pytest PYTEST_ARGS=tests/proxy COV_ARGS=`.
+COV_ARGS ?= --cov --cov-report=term
 pytest: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/python -m pytest $(COV_ARGS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 test: lint typecheck pytest
