@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: serve test lint typecheck pytest bench clean
+.PHONY: serve test lint typecheck pytest bench clean k8s cluster-up cluster-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,19 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest $(COV_ARGS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-test: lint typecheck pytest
+test: lint typecheck k8s pytest
+
+# The real Kubernetes binaries the e2e tests run (built once from the Go module proxy into the user
+# cache; tools/k8s/README.md). A missing Go toolchain fails here with what to install.
+k8s:
+	tools/k8s/build.sh --with kubectl
+
+# A control plane for people, on 127.0.0.1: its kubeconfig is .cluster/kubeconfig.
+cluster-up: $(STAMP) k8s
+	$(BIN)/python tools/k8s/controlplane.py up --state-dir .cluster
+
+cluster-down: $(STAMP)
+	$(BIN)/python tools/k8s/controlplane.py down --state-dir .cluster
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
