@@ -1,37 +1,34 @@
-"""Helpers of the opt-in real-cluster suite (``pytest -m cluster``); fixtures in ``conftest.py``.
+"""Helpers of the real-API-server suite (fixtures in ``conftest.py``).
 
-Refuses any kube context that is not clearly a local disposable cluster (kind, minikube, k3d,
-docker-desktop, rancher-desktop), so it can never touch a shared one. Each test gets a namespace of
-its own (deleted afterwards) and runs the real operator in a thread of this process against it, so
-no image is needed for the operator; connector runtimes are real proxies on 127.0.0.1, reached
-through ``url`` sources. :class:`RealCluster` offers the same helpers as the emulator's handle
-(``create``, ``get``, ``list``, ``patch``, ``delete``), over the kubeconfig's credentials.
+The API server is the session's own control plane on 127.0.0.1 (``tools/k8s/controlplane.py``): etcd,
+kube-apiserver and kube-controller-manager built from Kubernetes' sources, so admission (schema, CEL),
+garbage collection and the Deployment controllers are the real ones. Each test gets a namespace of its
+own. :class:`RealCluster` offers JSON helpers (``create``, ``get``, ``list``, ``patch``, ``delete``)
+over the admin kubeconfig; :class:`Operators` runs the operator in threads of this process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import pytest
-from kube.fixtures import ORIGINAL_KUBECONFIG
 
 from connector_operator.runner import run_operator
 from connector_operator.settings import OperatorSettings
 from proxytest.servers import free_port
 
-CRD = Path(__file__).resolve().parents[2] / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"
-LOCAL_CONTEXTS = ("kind-", "minikube", "k3d-", "docker-desktop", "rancher-desktop")
 JSON = dict[str, Any]
 PLURALS = {
     ("v1", "Namespace"): ("/api/v1", "namespaces", False),
     ("v1", "Secret"): ("/api/v1", "secrets", True),
     ("v1", "Service"): ("/api/v1", "services", True),
+    ("v1", "Pod"): ("/api/v1", "pods", True),
+    ("v1", "ServiceAccount"): ("/api/v1", "serviceaccounts", True),
+    ("v1", "ConfigMap"): ("/api/v1", "configmaps", True),
+    ("v1", "Event"): ("/api/v1", "events", True),
     ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments", True),
+    ("apps/v1", "ReplicaSet"): ("/apis/apps/v1", "replicasets", True),
     ("connectors.spiffworkflow.org/v1alpha1", "Connector"): (
         "/apis/connectors.spiffworkflow.org/v1alpha1",
         "connectors",
@@ -50,24 +47,6 @@ class ClusterApiError(Exception):
         super().__init__(f"{status}: {body}")
         self.status = status
         self.body = body
-
-
-def real_kubeconfig() -> str:
-    """The kubeconfig the session started with: the test harness points ``$KUBECONFIG`` at the
-    emulator for every other test, so that nothing else can ever reach a real cluster."""
-    return ORIGINAL_KUBECONFIG or os.path.expanduser("~/.kube/config")
-
-
-def require_local_context(kubeconfig: str) -> None:
-    from kubernetes import config
-
-    try:
-        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
-    except Exception as error:  # no kubeconfig at all
-        pytest.skip(f"no kube context: {type(error).__name__}")
-    name = active["name"]
-    if not name.startswith(LOCAL_CONTEXTS):
-        pytest.fail(f"refusing kube context {name!r}: only local disposable clusters ({', '.join(LOCAL_CONTEXTS)})")
 
 
 @dataclass
