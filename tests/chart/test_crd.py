@@ -127,8 +127,10 @@ def _nodes(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[s
 
 
 def test_schema_is_structural_and_documented() -> None:
+    # An API server refuses anything but the type on the root metadata (a description included).
+    assert SCHEMA["properties"]["metadata"] == {"type": "object"}
     for path, node in _nodes(SCHEMA):
-        if path in (".apiVersion", ".kind"):
+        if path in (".apiVersion", ".kind", ".metadata"):
             continue
         assert "type" in node or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
         assert node.get("description"), f"{path} has no description"
