@@ -17,6 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from chart.connector_specs import ACCEPTED, IMAGE, PIP, REJECTED_BY_CEL, REJECTED_BY_SCHEMA, URL
 from chart.manifests import connector_validator
 from connector_operator.spec import (
     CONFIG_NAME_PATTERN,
@@ -300,79 +301,6 @@ def test_image_example_is_pinned_by_digest() -> None:
 
 
 # --- what the API server rejects, parse_spec rejects too ----------------------------------------
-
-PIP = {"pip": {"requirements": ["connector-example==1.0"]}}
-IMAGE = {"image": {"ref": "registry.example.com/c@sha256:" + "a" * 64}}
-URL = {"url": {"endpoint": "https://proxy.example.com"}}
-SECRET_KEY = {"secretKeyRef": {"name": "s", "key": "k"}}
-
-REJECTED_BY_SCHEMA: dict[str, dict[str, Any]] = {
-    "no spec.source": {},
-    "two sources": {"source": {**PIP, **URL}},
-    "three sources": {"source": {**PIP, **IMAGE, **URL}},
-    "no source kind": {"source": {}},
-    "unknown source kind": {"source": {"git": {"repo": "x"}}},
-    "empty requirements": {"source": {"pip": {"requirements": []}}},
-    "requirement as an option": {"source": {"pip": {"requirements": ["--index-url=https://evil"]}}},
-    "index url scheme": {"source": {"pip": {"requirements": ["a"], "indexUrl": "ftp://x"}}},
-    "image without ref": {"source": {"image": {"port": 7004}}},
-    "image port": {"source": {"image": {"ref": "a/b:1", "port": 70000}}},
-    "url scheme": {"source": {"url": {"endpoint": "ftp://proxy.example.com"}}},
-    "api key ref without key": {"source": {"url": {"endpoint": "https://p.example", "apiKeySecretRef": {"name": "s"}}}},
-    "config name": {"source": IMAGE, "config": [{"name": "1-bad", "value": "v"}]},
-    "config without name": {"source": IMAGE, "config": [{"value": "v"}]},
-    "config value not a string": {"source": IMAGE, "config": [{"name": "N", "value": 5}]},
-    "config secret ref without key": {
-        "source": IMAGE,
-        "config": [{"name": "N", "valueFrom": {"secretKeyRef": {"name": "s"}}}],
-    },
-    "configFrom without secretRef": {"source": IMAGE, "configFrom": [{}]},
-    "negative replicas": {"source": IMAGE, "replicas": -1},
-    "replicas as string": {"source": IMAGE, "replicas": "2"},
-    "timeout zero": {"source": IMAGE, "timeoutSeconds": 0},
-    "timeout too long": {"source": IMAGE, "timeoutSeconds": 3601},
-    "concurrency": {"source": IMAGE, "concurrency": 0},
-    "suspend as string": {"source": IMAGE, "suspend": "true"},
-    "resource quantity": {"source": IMAGE, "resources": {"limits": {"memory": "lots"}}},
-    "resources unknown field": {"source": IMAGE, "resources": {"claims": []}},
-    "unknown spec field": {"source": IMAGE, "replica": 2},
-    "snake_case field": {"source": IMAGE, "timeout_seconds": 5},
-    "secret name": {"source": IMAGE, "configFrom": [{"secretRef": {"name": "Not_A_Name"}}]},
-}
-
-REJECTED_BY_CEL: dict[str, dict[str, Any]] = {
-    "config entry with value and valueFrom": {
-        "source": IMAGE,
-        "config": [{"name": "N", "value": "v", "valueFrom": SECRET_KEY}],
-    },
-    "config entry with neither": {"source": IMAGE, "config": [{"name": "N"}]},
-}
-
-ACCEPTED: dict[str, dict[str, Any]] = {
-    "minimal pip": {"source": PIP},
-    "minimal image": {"source": IMAGE},
-    "minimal url": {"source": URL},
-    "full pip": {
-        "source": {
-            "pip": {
-                "requirements": [
-                    "connector-a[extra]>=1; python_version >= '3.11'",
-                    "b @ git+https://github.com/o/b.git@v1",
-                ],
-                "indexUrl": "https://pypi.internal.example/simple",
-                "extraIndexUrls": ["https://pypi.org/simple"],
-                "credentialsSecretRef": {"name": "index", "usernameKey": "user", "passwordKey": "token"},
-            }
-        },
-        "config": [{"name": "A", "value": ""}, {"name": "_b", "valueFrom": SECRET_KEY}],
-        "configFrom": [{"secretRef": {"name": "more.secrets"}}],
-        "replicas": 0,
-        "resources": {"requests": {"cpu": "100m", "memory": 134217728}, "limits": {"cpu": 1, "memory": "1Gi"}},
-        "timeoutSeconds": 2.5,
-        "concurrency": 1024,
-        "suspend": True,
-    },
-}
 
 
 @pytest.mark.parametrize("spec", REJECTED_BY_SCHEMA.values(), ids=REJECTED_BY_SCHEMA.keys())
