@@ -130,6 +130,8 @@ async def reconcile(
 
     valid = Condition(cond.SPEC_VALID, True, "Valid", "The spec is valid.")
     base: dict[str, Any] = {"sourceKind": spec.source_kind}
+    if "commandCount" not in ref.status:  # never discovered: COMMANDS shows 0, not a blank column
+        base.update(_WITHDRAWN)
     if spec.source_kind == "url" and ref.status.get("sourceKind") in ("pip", "image"):
         await services.kube.delete_workload(ref.namespace, workload_name(ref.name))  # source switched to url
     if spec.source_kind != "url":

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from typing import Any, TypeVar
 
 import pytest
+from e2e.conftest import Kubectl
 from e2e.realkube import ClusterApiError, Operators, RealCluster
 from kube.connectors import (
     KIND,
@@ -209,3 +210,26 @@ async def test_resume_after_restart(kube: RealCluster, operators: Operators, run
     await operators.start()
     status = await wait_for(kube, "early", "Ready", "False", "Unreachable")
     assert status["observedGeneration"] == 2
+
+
+async def test_kubectl_get_and_describe_as_a_platform_team_sees_them(
+    kube: RealCluster, operators: Operators, runtimes: ExitStack, kubectl: Kubectl
+) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await operators.start()
+    await kube.create(conn(kube, "shown", {"url": {"endpoint": runtime}}))
+    await kube.create(conn(kube, "broken", {"url": {"endpoint": f"http://127.0.0.1:{free_port()}"}}))
+    status = await wait_for(kube, "shown", "Ready", "True")
+    await wait_for(kube, "broken", "Ready", "False", "Unreachable")
+
+    table = kubectl("get", "connectors", "--namespace", kube.namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "READY", "REASON", "SOURCE", "COMMANDS", "AGE"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert rows["shown"][1:5] == ["True", condition(status, "Ready")["reason"], "url", str(status["commandCount"])]
+    assert rows["broken"][1:5] == ["False", "Unreachable", "url", "0"]
+    wide = kubectl("get", "connector", "shown", "--namespace", kube.namespace, "-o", "wide").stdout
+    assert "ENDPOINT" in wide and runtime in wide
+
+    described = kubectl("describe", "connector", "broken", "--namespace", kube.namespace).stdout
+    for expected in ("Kind:         Connector", "Source:", "Conditions:", "Unreachable", "Ready"):
+        assert expected in described, described

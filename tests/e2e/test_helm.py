@@ -1,0 +1,95 @@
+"""The chart as a platform team installs it: ``helm install``, ``upgrade`` and ``uninstall`` (not
+``template``) with the real helm against the real API server, and the CRD's documented upgrade path.
+
+Without a node the pods stay Pending; what the chart creates, changes, keeps and removes is checked
+here, pods that run in ``tests/e2e/node``.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from chart.helm import CHART, HELM_4, Helm, helm_for
+from controlplane import ControlPlane
+from e2e.conftest import Kubectl
+from e2e.realkube import RealCluster
+from kube.fixtures import eventually
+
+RELEASE = "cp"
+PROXY = f"{RELEASE}-connector-proxy"
+T = TypeVar("T")
+
+
+class ClusterHelm:
+    """helm with the control plane's kubeconfig, in the test's namespace."""
+
+    def __init__(self, helm: Helm, plane: ControlPlane, namespace: str) -> None:
+        self.helm, self.kubeconfig, self.namespace = helm, str(plane.kubeconfig), namespace
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.helm.run(*args, "--kubeconfig", self.kubeconfig, "--namespace", self.namespace, check=check)
+
+
+@pytest.fixture
+def helm(control_plane: ControlPlane, kube: RealCluster) -> Iterator[ClusterHelm]:
+    cluster_helm = ClusterHelm(helm_for(HELM_4), control_plane, kube.namespace)
+    yield cluster_helm
+    cluster_helm("uninstall", RELEASE, "--ignore-not-found", check=False)
+
+
+async def until(probe: Callable[[], Awaitable[T | None]]) -> T:
+    return await eventually(probe, within=60)
+
+
+async def _deployments(kube: RealCluster) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in await kube.list("apps/v1", "Deployment", kube.namespace)}
+
+
+async def test_install_upgrade_uninstall(helm: ClusterHelm, kube: RealCluster, kubectl: Kubectl) -> None:
+    installed = helm("install", RELEASE, str(CHART), "--set", "proxy.replicas=1")
+    assert "SPIFFWORKFLOW_BACKEND_CONNECTOR_PROXY_URL" in installed.stdout  # the NOTES, as a user reads them
+    deployments = await _deployments(kube)
+    assert set(deployments) == {PROXY, f"{PROXY}-operator"}
+    assert deployments[PROXY]["spec"]["replicas"] == 1
+    # The Deployment controller really runs: each Deployment gets its ReplicaSet and Pods (Pending: no node).
+    replica_sets = await until(lambda: _nonempty(kube.list("apps/v1", "ReplicaSet", kube.namespace)))
+    assert {r["metadata"]["ownerReferences"][0]["name"] for r in replica_sets} == set(deployments)
+    keys = await kube.get("v1", "Secret", kube.namespace, f"{PROXY}-keys")
+    assert keys is not None
+    api_key = base64.b64decode(keys["data"]["api-key"])
+    assert len(api_key) >= 32
+
+    upgraded = helm("upgrade", RELEASE, str(CHART), "--set", "proxy.replicas=3", "--set", "proxy.logLevel=DEBUG")
+    assert "STATUS: deployed" in upgraded.stdout
+    deployment = (await _deployments(kube))[PROXY]
+    assert deployment["spec"]["replicas"] == 3
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["CONNECTOR_PROXY_LOG_LEVEL"] == "DEBUG"
+    kept = await kube.get("v1", "Secret", kube.namespace, f"{PROXY}-keys")
+    assert kept is not None and base64.b64decode(kept["data"]["api-key"]) == api_key  # kept across upgrades
+    history = helm("history", RELEASE, "--output", "json").stdout
+    assert '"revision":2' in history.replace(" ", "")
+
+    # The CRD's upgrade path, as the chart README documents it.
+    crds = helm.helm.run("show", "crds", str(CHART)).stdout
+    applied = kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=crds)
+    assert "customresourcedefinition.apiextensions.k8s.io/connectors.connectors.spiffworkflow.org" in applied.stdout
+
+    helm("uninstall", RELEASE, "--wait", "--timeout", "60s")
+    assert await until(lambda: _empty(kube.list("apps/v1", "Deployment", kube.namespace)))
+    assert await until(lambda: _empty(kube.list("apps/v1", "ReplicaSet", kube.namespace)))  # collected
+    crd = kubectl("get", "crd", "connectors.connectors.spiffworkflow.org", "-o", "name")
+    assert crd.stdout.strip()  # Helm never deletes CRDs from crds/
+
+
+async def _nonempty(items: Awaitable[list[dict[str, Any]]]) -> list[dict[str, Any]] | None:
+    found = await items
+    return found if len(found) >= 2 else None
+
+
+async def _empty(items: Awaitable[list[dict[str, Any]]]) -> bool | None:
+    return True if not await items else None
