@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector_proxy.secret_files import MountedKey
+
 
 @dataclass(frozen=True)
 class AuthEntry:
@@ -25,4 +27,4 @@ class RemoteAuthTarget:
     to ``endpoint`` with X-Forwarded-* headers; ``api_key`` is the workload's own key, if any."""
 
     endpoint: str
-    api_key: str | None = field(default=None, repr=False)
+    api_key: str | MountedKey | None = field(default=None, repr=False)

@@ -15,6 +15,7 @@ from connector_proxy.contract import API_KEY_HEADER
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime
 from connector_proxy.outcome import JSON, Outcome
+from connector_proxy.secret_files import MountedKey, current
 from spiff_connector_sdk.transport import pooled_transport
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class RemoteConnector:
     endpoint: str
     timeout: float
     concurrency: int
-    api_key: str | None = field(default=None, repr=False)
+    api_key: MountedKey | None = field(default=None, repr=False)
     slots: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -47,8 +48,9 @@ class RemoteConnector:
 
     def headers(self) -> dict[str, str]:
         headers = dict(_FORWARDED_HEADERS)
-        if self.api_key:
-            headers[API_KEY_HEADER] = self.api_key
+        api_key = current(self.api_key)
+        if api_key:
+            headers[API_KEY_HEADER] = api_key
         return headers
 
 

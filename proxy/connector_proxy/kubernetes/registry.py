@@ -12,12 +12,14 @@ from connector_proxy.commands import Command
 from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS, claim_of, key_of, winners
 from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand, RemoteConnector
 from connector_proxy.registry import Registry
+from connector_proxy.secret_files import MountedKey
 
 logger = logging.getLogger(__name__)
 
 
-def read_apikey_of(obj: Mapping[str, Any], secrets_dir: Path | None) -> str | None:
-    """The API key a url-sourced Connector's proxy expects, from ``<secrets_dir>/<secret>/<key>``."""
+def read_api_key(obj: Mapping[str, Any], secrets_dir: Path | None) -> MountedKey | None:
+    """The API key a url-sourced Connector's proxy expects, mounted at ``<secrets_dir>/<secret>/<key>``
+    (read at every use that finds the file changed: a rotated Secret takes effect without a restart)."""
     ref = (((obj.get("spec") or {}).get("source") or {}).get("url") or {}).get("apiKeySecretRef")
     if not ref:
         return None
@@ -25,12 +27,11 @@ def read_apikey_of(obj: Mapping[str, Any], secrets_dir: Path | None) -> str | No
     if secrets_dir is None or not name or not key or "/" in name + key or name.startswith(".") or key.startswith("."):
         logger.warning("api key secret not mounted", extra={"connector": key_of(obj), "secret": name})
         return None
-    path = secrets_dir / name / key
-    try:
-        return path.read_text().strip() or None
-    except OSError:
+    mounted = MountedKey(secrets_dir / name / key)
+    if mounted.value() is None:
         logger.warning("api key secret not mounted", extra={"connector": key_of(obj), "secret": name})
         return None
+    return mounted
 
 
 class RemoteRegistryBuilder:
@@ -48,8 +49,8 @@ class RemoteRegistryBuilder:
         timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS) + self.timeout_margin
         concurrency = int(spec.get("concurrency") or DEFAULT_CONCURRENCY)
         endpoint = str((obj.get("status") or {})["endpoint"]).rstrip("/")
-        api_key = read_apikey_of(obj, self.secrets_dir)
-        identity = (key_of(obj), endpoint, timeout, concurrency, api_key)
+        api_key = read_api_key(obj, self.secrets_dir)
+        identity = (key_of(obj), endpoint, timeout, concurrency, api_key.path if api_key else None)
         remote = self._remotes.get(identity)
         if remote is None:
             remote = RemoteConnector(key_of(obj), endpoint, timeout, concurrency, api_key)
@@ -71,7 +72,8 @@ class RemoteRegistryBuilder:
         auths: list[AuthEntry] = list(local_auths)
         for obj, _ in sorted(claims, key=lambda pair: pair[1].rank):
             remote = self._remote(obj)
-            remotes[(remote.key, remote.endpoint, remote.timeout, remote.concurrency, remote.api_key)] = remote
+            path = remote.api_key.path if remote.api_key else None
+            remotes[(remote.key, remote.endpoint, remote.timeout, remote.concurrency, path)] = remote
             status = obj.get("status") or {}
             for entry in status.get("commands") or []:
                 command_id = entry.get("id") if isinstance(entry, Mapping) else None

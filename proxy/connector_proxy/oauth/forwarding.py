@@ -19,6 +19,7 @@ from connector_proxy.logging_setup import OAUTH_CHANNEL
 from connector_proxy.oauth import binding
 from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 from connector_proxy.oauth.redirects import forwarded_headers
+from connector_proxy.secret_files import current
 
 logger = logging.getLogger(OAUTH_CHANNEL)
 
@@ -44,8 +45,9 @@ async def forward_step(
     if query:
         url = url.copy_with(query=query)
     headers = {**forwarded_headers(public_base_url), "User-Agent": "spiff-connector-proxy"}
-    if target.api_key:
-        headers[API_KEY_HEADER] = target.api_key
+    api_key = current(target.api_key)
+    if api_key:
+        headers[API_KEY_HEADER] = api_key
     cookies = binding.flow_cookies(request.headers.get("cookie"))
     if cookies:
         headers["Cookie"] = cookies

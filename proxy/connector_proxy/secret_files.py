@@ -1,0 +1,38 @@
+"""Secrets mounted as files: read again when the kubelet replaces them (a rotated Secret).
+
+The kubelet updates a mounted Secret by swapping a symlink, so a changed file has a new inode or
+mtime; one ``stat`` per use tells, and the file is read only then. While a file is missing or
+unreadable the last value read stays in use, so a rotation in progress never drops the key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(eq=False)
+class MountedKey:
+    path: Path
+    _stamp: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
+    _value: str | None = field(default=None, init=False, repr=False)
+
+    def value(self) -> str | None:
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return self._value
+        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if stamp != self._stamp:
+            try:
+                self._value = self.path.read_text().strip() or None
+            except OSError:
+                return self._value
+            self._stamp = stamp
+        return self._value
+
+
+def current(key: str | MountedKey | None) -> str | None:
+    """The value of a literal key or of a mounted one, now."""
+    return key.value() if isinstance(key, MountedKey) else key
