@@ -10,9 +10,17 @@ over the admin kubeconfig; :class:`Operators` runs the operator in threads of th
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from connector_operator.runner import run_operator
 from connector_operator.settings import OperatorSettings
@@ -96,8 +104,10 @@ class RealCluster:
         items: list[JSON] = (await self.request("GET", self.path(api_version, kind, namespace)))["items"]
         return items
 
-    async def patch(self, api_version: str, kind: str, namespace: str | None, name: str, patch: JSON) -> JSON:
-        path = self.path(api_version, kind, namespace, name)
+    async def patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, patch: JSON, *, subresource: str = ""
+    ) -> JSON:
+        path = self.path(api_version, kind, namespace, name) + (f"/{subresource}" if subresource else "")
         result: JSON = await self.request("PATCH", path, patch, content_type="application/merge-patch+json")
         return result
 
@@ -155,3 +165,71 @@ class Operators:
     async def stop_all(self) -> None:
         for operator, _ in list(self.running):
             await self.stop(operator)
+
+
+async def _live(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            return (await client.get(f"{url}/v1/liveness")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def _stopped(process: asyncio.subprocess.Process, name: str) -> str:
+    """Terminate (SIGTERM, as the kubelet does); its stderr, which must hold no traceback."""
+    if process.returncode is None:
+        process.terminate()
+    _, raw = await asyncio.wait_for(process.communicate(), timeout=30)
+    stderr = raw.decode(errors="replace")
+    assert "Traceback" not in stderr, f"{name}:\n{stderr[-4000:]}"
+    return stderr
+
+
+def _environment(kubeconfig: Path, **variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONNECTOR_PROXY_", "CONNECTOR_OPERATOR_"))}
+    return {**env, "KUBECONFIG": str(kubeconfig), **variables}
+
+
+@asynccontextmanager
+async def proxy_process(kubeconfig: Path, namespace: str, **variables: str) -> AsyncIterator[str]:
+    """``connector-proxy serve`` in Kubernetes mode as a process of its own; yields its URL."""
+    port = free_port()
+    env = _environment(
+        kubeconfig,
+        CONNECTOR_PROXY_KUBERNETES="true",
+        CONNECTOR_PROXY_NAMESPACES=namespace,
+        CONNECTOR_PROXY_HOST="127.0.0.1",
+        CONNECTOR_PROXY_PORT=str(port),
+        **variables,
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector_proxy", "serve", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # 30 s
+            if await _live(url) or process.returncode is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert await _live(url), "the proxy did not start"
+        yield url
+    finally:
+        await _stopped(process, "proxy")
+
+
+@asynccontextmanager
+async def operator_process(kubeconfig: Path, namespace: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``connector-proxy operator`` as a process of its own, with nothing but the kubeconfig to log in by."""
+    env = _environment(
+        kubeconfig,
+        CONNECTOR_OPERATOR_NAMESPACES=namespace,
+        CONNECTOR_OPERATOR_HEALTH_PORT=str(free_port()),
+        CONNECTOR_OPERATOR_DISCOVERY_INTERVAL="3600",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector_proxy", "operator", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        yield process
+    finally:
+        await _stopped(process, "operator")

@@ -1,41 +1,36 @@
-"""Kubernetes mode end to end: the API emulator, the real operator, proxies following Connector
-resources, and real connector workloads on 127.0.0.1 behind them."""
+"""Kubernetes mode end to end against the real API server: the operator and the proxies as real
+processes following Connector resources, real connector workloads on 127.0.0.1 behind them, and the
+API server itself going away and coming back."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import subprocess
-import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from controlplane import ControlPlane
+from e2e.realkube import Operators, RealCluster, operator_process, proxy_process
 from kube.connectors import next_second
-from kube.fixtures import KubeEmulator, eventually, run_operator, write_kubeconfig
+from kube.fixtures import eventually
 
-from connector_operator.runner import build_registry
-from connector_operator.settings import OperatorSettings
 from connector_proxy.app import create_app
 from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
 from proxytest.fake_workload import fake_workload
-from proxytest.paths import CRD as CRD_FILE
 from proxytest.protocol import validate_do_response
 from proxytest.servers import free_port, serve_in_thread
 
-CRD = CRD_FILE
-NS = "default"
 
-
-def connector(name: str, endpoint: str, **spec: Any) -> dict[str, Any]:
+def connector(kube: RealCluster, name: str, endpoint: str, **spec: Any) -> dict[str, Any]:
     body = {"source": {"url": {"endpoint": endpoint}}, **spec}
-    return {"apiVersion": API_VERSION, "kind": "Connector", "metadata": {"name": name, "namespace": NS}, "spec": body}
+    metadata = {"name": name, "namespace": kube.namespace}
+    return {"apiVersion": API_VERSION, "kind": "Connector", "metadata": metadata, "spec": body}
 
 
 @pytest.fixture
@@ -44,17 +39,9 @@ def servers() -> Iterator[ExitStack]:
         yield stack
 
 
-@pytest.fixture
-async def cluster(kube_emulator: KubeEmulator) -> AsyncIterator[KubeEmulator]:
-    await kube_emulator.apply_crd(CRD)
-    await kube_emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    settings = OperatorSettings(namespaces=[NS], discovery_interval=3600)
-    async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
-        yield kube_emulator
-
-
-def start_proxy(servers: ExitStack, **overrides: Any) -> str:
-    settings = Settings(kubernetes=True, namespaces=[NS], **overrides)
+def start_proxy(servers: ExitStack, kube: RealCluster, **overrides: Any) -> str:
+    """A proxy in Kubernetes mode in a thread of this process (it logs in with ``$KUBECONFIG``)."""
+    settings = Settings(kubernetes=True, namespaces=[kube.namespace], **overrides)
     return servers.enter_context(serve_in_thread(create_app(settings)))
 
 
@@ -72,88 +59,132 @@ async def ids(proxy: str) -> set[str]:
     return {c["id"] for c in (await get(f"{proxy}/v1/commands")).json()}
 
 
-async def listed(proxy: str, expected: set[str], within: float = 15) -> None:
+async def listed(proxy: str, expected: set[str], within: float = 30) -> None:
     async def probe() -> bool:
         return await ids(proxy) == expected
 
     await eventually(probe, within=within)
 
 
-async def test_every_replica_follows_connectors_and_routes_to_them(cluster: KubeEmulator, servers: ExitStack) -> None:
+async def test_every_replica_follows_connectors_and_routes_to_them(
+    kube: RealCluster, control_plane: ControlPlane, servers: ExitStack
+) -> None:
+    """The operator and two proxies as processes, nothing but the kubeconfig to find the API server by."""
     one = servers.enter_context(serve_in_thread(fake_workload("one", ["alpha/Echo", "alpha/Later", "alpha/Bad"])))
     two = servers.enter_context(serve_in_thread(fake_workload("two", ["beta/Echo"])))
-    proxies = [start_proxy(servers), start_proxy(servers)]
-    for proxy in proxies:
-        await listed(proxy, set())
-        assert (await get(f"{proxy}/v1/readiness")).status_code == 200
+    kubeconfig = control_plane.kubeconfig
+    async with (
+        operator_process(kubeconfig, kube.namespace),
+        proxy_process(kubeconfig, kube.namespace) as first,
+        proxy_process(kubeconfig, kube.namespace) as second,
+    ):
+        proxies = [first, second]
+        for proxy in proxies:
+            await listed(proxy, set())
+            assert (await get(f"{proxy}/v1/readiness")).status_code == 200
 
-    await cluster.create(connector("alpha", one))
-    for proxy in proxies:
-        await listed(proxy, {"alpha/Echo", "alpha/Later", "alpha/Bad"})
+        await kube.create(connector(kube, "alpha", one))
+        for proxy in proxies:
+            await listed(proxy, {"alpha/Echo", "alpha/Later", "alpha/Bad"})
 
-    body = {"x": 1, "spiff__task_data": {"k": "v"}, "spiff__callback_url": "http://127.0.0.1:1/cb"}
-    through = await post(f"{proxies[0]}/v1/do/alpha/Echo", body, headers={"Spiff-Connector-Proxy-Api-Key": "callers"})
-    direct = await post(f"{one}/v1/do/alpha/Echo", body)
-    validate_do_response(through.status_code, through.json())
-    assert through.status_code == direct.status_code == 200
-    forwarded = through.json()["command_response"]["body"]
-    assert forwarded["received"] == direct.json()["command_response"]["body"]["received"]
-    assert "spiff-connector-proxy-api-key" not in forwarded["headers"]
-    again = await post(f"{proxies[0]}/v1/do/alpha/Echo", body)
-    assert "cookie" not in again.json()["command_response"]["body"]["headers"]  # the workload's cookie stayed out
-    later = await post(f"{proxies[1]}/v1/do/alpha/Later", body)
-    assert later.status_code == 202
-    bad = await post(f"{proxies[1]}/v1/do/alpha/Bad", body)
-    assert (bad.status_code, bad.json()["error"]["error_code"]) == (400, "missing_parameter")
+        body = {"x": 1, "spiff__task_data": {"k": "v"}, "spiff__callback_url": "http://127.0.0.1:1/cb"}
+        through = await post(f"{first}/v1/do/alpha/Echo", body, headers={"Spiff-Connector-Proxy-Api-Key": "callers"})
+        direct = await post(f"{one}/v1/do/alpha/Echo", body)
+        validate_do_response(through.status_code, through.json())
+        assert through.status_code == direct.status_code == 200
+        forwarded = through.json()["command_response"]["body"]
+        assert forwarded["received"] == direct.json()["command_response"]["body"]["received"]
+        assert "spiff-connector-proxy-api-key" not in forwarded["headers"]
+        again = await post(f"{first}/v1/do/alpha/Echo", body)
+        assert "cookie" not in again.json()["command_response"]["body"]["headers"]  # the workload's cookie stayed out
+        later = await post(f"{second}/v1/do/alpha/Later", body)
+        assert later.status_code == 202
+        bad = await post(f"{second}/v1/do/alpha/Bad", body)
+        assert (bad.status_code, bad.json()["error"]["error_code"]) == (400, "missing_parameter")
 
-    # A changed catalog replaces the old one; suspend withdraws it; delete removes it.
-    await cluster.patch(API_VERSION, "Connector", NS, "alpha", {"spec": {"source": {"url": {"endpoint": two}}}})
-    for proxy in proxies:
-        await listed(proxy, {"beta/Echo"})
-    assert (await post(f"{proxies[0]}/v1/do/beta/Echo", {})).json()["command_response"]["body"]["workload"] == "two"
-    await cluster.patch(API_VERSION, "Connector", NS, "alpha", {"spec": {"suspend": True}})
-    for proxy in proxies:
-        await listed(proxy, set())
-    await cluster.patch(API_VERSION, "Connector", NS, "alpha", {"spec": {"suspend": False}})
-    await listed(proxies[0], {"beta/Echo"})
-    await cluster.delete(API_VERSION, "Connector", NS, "alpha")
-    for proxy in proxies:
-        await listed(proxy, set())
-    gone = await post(f"{proxies[0]}/v1/do/beta/Echo", {})
-    assert (gone.status_code, gone.json()["error"]["error_code"]) == (404, "command_not_found")
+        # A changed catalog replaces the old one; suspend withdraws it; delete removes it.
+        await kube.patch(
+            API_VERSION, "Connector", kube.namespace, "alpha", {"spec": {"source": {"url": {"endpoint": two}}}}
+        )
+        for proxy in proxies:
+            await listed(proxy, {"beta/Echo"})
+        assert (await post(f"{first}/v1/do/beta/Echo", {})).json()["command_response"]["body"]["workload"] == "two"
+        await kube.patch(API_VERSION, "Connector", kube.namespace, "alpha", {"spec": {"suspend": True}})
+        for proxy in proxies:
+            await listed(proxy, set())
+        await kube.patch(API_VERSION, "Connector", kube.namespace, "alpha", {"spec": {"suspend": False}})
+        await listed(first, {"beta/Echo"})
+        await kube.delete(API_VERSION, "Connector", kube.namespace, "alpha")
+        for proxy in proxies:
+            await listed(proxy, set())
+        gone = await post(f"{first}/v1/do/beta/Echo", {})
+        assert (gone.status_code, gone.json()["error"]["error_code"]) == (404, "command_not_found")
 
-    status = (await get(f"{proxies[0]}/v1/status")).json()
-    assert status["revision"] >= 5 and status["kubernetes"]["synced"] is True
-    metrics = (await get(f"{proxies[0]}/metrics")).text
-    assert 'connector_proxy_command_requests_total{command="alpha/Echo",status="200"} 2.0' in metrics
-    assert 'connector_proxy_command_errors_total{command="unknown",error_code="command_not_found"} 1.0' in metrics
-    assert "connector_proxy_registry_revision" in metrics
+        status = (await get(f"{first}/v1/status")).json()
+        assert status["revision"] >= 5 and status["kubernetes"]["synced"] is True
+        metrics = (await get(f"{first}/metrics")).text
+        assert 'connector_proxy_command_requests_total{command="alpha/Echo",status="200"} 2.0' in metrics
+        assert 'connector_proxy_command_errors_total{command="unknown",error_code="command_not_found"} 1.0' in metrics
+        assert "connector_proxy_registry_revision" in metrics
 
 
-async def test_url_source_api_key_comes_from_the_mounted_secret(
-    cluster: KubeEmulator, servers: ExitStack, tmp_path: Path
+async def test_operator_restart_resumes_and_the_proxies_follow(
+    kube: RealCluster, control_plane: ControlPlane, servers: ExitStack
+) -> None:
+    one = servers.enter_context(serve_in_thread(fake_workload("one", ["alpha/Echo"])))
+    two = servers.enter_context(serve_in_thread(fake_workload("two", ["beta/Echo"])))
+    kubeconfig = control_plane.kubeconfig
+    async with proxy_process(kubeconfig, kube.namespace) as proxy:
+        async with operator_process(kubeconfig, kube.namespace):
+            await kube.create(connector(kube, "moved", one))
+            await listed(proxy, {"alpha/Echo"})
+        # No operator runs while the Connector changes: the next one resumes it.
+        await kube.patch(
+            API_VERSION, "Connector", kube.namespace, "moved", {"spec": {"source": {"url": {"endpoint": two}}}}
+        )
+        await asyncio.sleep(1)
+        assert await ids(proxy) == {"alpha/Echo"}  # what the status says until an operator catches up
+        async with operator_process(kubeconfig, kube.namespace):
+            await listed(proxy, {"beta/Echo"})
+
+
+async def test_url_source_api_key_comes_from_the_mounted_secret_and_rotates(
+    kube: RealCluster, operators: Operators, servers: ExitStack, tmp_path: Path
 ) -> None:
     workload = servers.enter_context(serve_in_thread(fake_workload("keyed", ["keyed/Echo"])))
-    (tmp_path / "workload-key").mkdir()
-    (tmp_path / "workload-key" / "token").write_text("w0rkl0ad-key\n")
-    secret = {"name": "workload-key", "key": "token"}
-    await cluster.create(
+    mounted = tmp_path / "workload-key" / "token"
+    mounted.parent.mkdir()
+    mounted.write_text("w0rkl0ad-key\n")
+    await kube.create(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "workload-key", "namespace": NS},
+            "metadata": {"name": "workload-key", "namespace": kube.namespace},
             "data": {"token": base64.b64encode(b"w0rkl0ad-key").decode()},
         }
     )
-    source = {"url": {"endpoint": workload, "apiKeySecretRef": secret}}
-    obj = connector("keyed", workload)
-    obj["spec"]["source"] = source
-    await cluster.create(obj)
-    proxy = start_proxy(servers, secrets_dir=tmp_path, api_key="front-key")
+    obj = connector(kube, "keyed", workload)
+    obj["spec"]["source"] = {"url": {"endpoint": workload, "apiKeySecretRef": {"name": "workload-key", "key": "token"}}}
+    await operators.start()
+    await kube.create(obj)
+    proxy = start_proxy(servers, kube, secrets_dir=tmp_path, api_key="front-key")
     await listed_with_key(proxy, {"keyed/Echo"})
-    response = await post(f"{proxy}/v1/do/keyed/Echo", {}, headers={"Spiff-Connector-Proxy-Api-Key": "front-key"})
-    headers = response.json()["command_response"]["body"]["headers"]
-    assert headers["spiff-connector-proxy-api-key"] == "w0rkl0ad-key"
+
+    async def key_seen() -> str:
+        response = await post(f"{proxy}/v1/do/keyed/Echo", {}, headers={"Spiff-Connector-Proxy-Api-Key": "front-key"})
+        seen: str = response.json()["command_response"]["body"]["headers"]["spiff-connector-proxy-api-key"]
+        return seen
+
+    assert await key_seen() == "w0rkl0ad-key"
+    # Rotation: the kubelet updates the mounted file, the Secret changes; the next rebuild reads the new key.
+    mounted.write_text("r0tated-key\n")
+    patch = {"data": {"token": base64.b64encode(b"r0tated-key").decode()}}
+    await kube.patch("v1", "Secret", kube.namespace, "workload-key", patch)
+
+    async def rotated() -> bool:
+        return await key_seen() == "r0tated-key"
+
+    await eventually(rotated, within=30)
 
 
 async def listed_with_key(proxy: str, expected: set[str]) -> None:
@@ -161,21 +192,22 @@ async def listed_with_key(proxy: str, expected: set[str]) -> None:
         response = await get(f"{proxy}/v1/commands", headers={"Spiff-Connector-Proxy-Api-Key": "front-key"})
         return {c["id"] for c in response.json()} == expected
 
-    await eventually(probe, within=15)
+    await eventually(probe, within=30)
 
 
 async def test_dead_and_slow_connectors_only_affect_their_own_commands(
-    cluster: KubeEmulator, servers: ExitStack
+    kube: RealCluster, operators: Operators, servers: ExitStack
 ) -> None:
     release = threading.Event()
     slow = servers.enter_context(serve_in_thread(fake_workload("slow", ["slow/Slow", "slow/Echo"], release=release)))
     fast = servers.enter_context(serve_in_thread(fake_workload("fast", ["fast/Echo"])))
     dead_port = free_port()
     doomed = servers.enter_context(serve_in_thread(fake_workload("dead", ["dead/Echo"])))
-    await cluster.create(connector("slow", slow, timeoutSeconds=3, concurrency=2))
-    await cluster.create(connector("fast", fast))
-    await cluster.create(connector("dead", doomed))
-    proxy = start_proxy(servers, forward_timeout_margin=0)
+    await operators.start()
+    await kube.create(connector(kube, "slow", slow, timeoutSeconds=3, concurrency=2))
+    await kube.create(connector(kube, "fast", fast))
+    await kube.create(connector(kube, "dead", doomed))
+    proxy = start_proxy(servers, kube, forward_timeout_margin=0)
     await listed(proxy, {"slow/Slow", "slow/Echo", "fast/Echo", "dead/Echo"})
 
     # The slow connector's commands time out on their own deadline...
@@ -190,15 +222,11 @@ async def test_dead_and_slow_connectors_only_affect_their_own_commands(
     for result in results:
         validate_do_response(result.status_code, result.json())
 
-    # A workload that is gone answers 503 connector_unavailable; its neighbours are unaffected.
-    await cluster.patch(
-        API_VERSION,
-        "Connector",
-        NS,
-        "dead",
-        {"status": {"endpoint": f"http://127.0.0.1:{dead_port}"}},
-        subresource="status",
-    )
+    # A workload that is gone answers 503 connector_unavailable; its neighbours are unaffected. (The
+    # operator would notice at its next discovery; the proxy must not wait for that.)
+    await operators.stop_all()
+    status = {"status": {"endpoint": f"http://127.0.0.1:{dead_port}"}}
+    await kube.patch(API_VERSION, "Connector", kube.namespace, "dead", status, subresource="status")
 
     async def unavailable() -> httpx.Response | None:
         response = await post(f"{proxy}/v1/do/dead/Echo", {})
@@ -210,143 +238,77 @@ async def test_dead_and_slow_connectors_only_affect_their_own_commands(
     assert (await post(f"{proxy}/v1/do/fast/Echo", {})).status_code == 200
 
 
-async def test_duplicate_ids_go_to_the_oldest_connector(cluster: KubeEmulator, servers: ExitStack) -> None:
+async def test_duplicate_ids_go_to_the_oldest_connector(
+    kube: RealCluster, operators: Operators, servers: ExitStack
+) -> None:
     old = servers.enter_context(serve_in_thread(fake_workload("old", ["shared/Echo", "old/Only"])))
     new = servers.enter_context(serve_in_thread(fake_workload("new", ["shared/Echo", "new/Only"])))
-    await cluster.create(connector("zeta-old", old))
-    await eventually(lambda: _ready(cluster, "zeta-old"))
+    await operators.start()
+    await kube.create(connector(kube, "zeta-old", old))
+    await eventually(lambda: _ready(kube, "zeta-old"), within=30)
     await next_second()
-    await cluster.create(connector("alpha-new", new))
-    proxy = start_proxy(servers)
-    await listed(proxy, {"shared/Echo", "old/Only", "new/Only"})
-    answer = await post(f"{proxy}/v1/do/shared/Echo", {})
-    assert answer.json()["command_response"]["body"]["workload"] == "old"
+    await kube.create(connector(kube, "alpha-new", new))
+    proxies = [start_proxy(servers, kube), start_proxy(servers, kube)]
+    for proxy in proxies:
+        await listed(proxy, {"shared/Echo", "old/Only", "new/Only"})
+        answer = await post(f"{proxy}/v1/do/shared/Echo", {})
+        assert answer.json()["command_response"]["body"]["workload"] == "old"
 
 
-async def _ready(kube: KubeEmulator, name: str) -> bool:
-    obj = await kube.get(API_VERSION, "Connector", NS, name) or {}
+async def _ready(kube: RealCluster, name: str) -> bool:
+    obj = await kube.get(API_VERSION, "Connector", kube.namespace, name) or {}
     conditions = (obj.get("status") or {}).get("conditions") or []
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
-class Gate:
-    """A TCP relay to the API server that the test can close (an outage) and open again."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.open = False
-        self.connections: set[asyncio.StreamWriter] = set()
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if not self.open:
-            writer.close()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        self.connections |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    def close_all(self) -> None:
-        self.open = False
-        for writer in self.connections:
-            writer.close()
-        self.connections.clear()
-
-    async def stop(self) -> None:
-        self.close_all()
-        if self.server is not None:
-            self.server.close()
-
-
-@asynccontextmanager
-async def proxy_process(kubeconfig: Path) -> AsyncIterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
-    env.update(
-        KUBECONFIG=str(kubeconfig),
-        CONNECTOR_PROXY_KUBERNETES="true",
-        CONNECTOR_PROXY_NAMESPACES=NS,
-        CONNECTOR_PROXY_HOST="127.0.0.1",
-        CONNECTOR_PROXY_PORT=str(port),
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector_proxy", "serve", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-
-        async def live() -> bool:
-            try:
-                return (await get(f"{url}/v1/liveness")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(live, within=30)
-        yield url
-    finally:
-        process.terminate()
-        _, raw_stderr = await asyncio.wait_for(process.communicate(), timeout=15)
-        stderr = raw_stderr.decode()
-        assert "Traceback" not in stderr, stderr
-
-
-async def test_api_outage_keeps_the_last_good_registry(
-    cluster: KubeEmulator, servers: ExitStack, tmp_path: Path
+async def test_api_server_restart_keeps_the_last_good_registry(
+    kube: RealCluster, control_plane: ControlPlane, operators: Operators, servers: ExitStack
 ) -> None:
     workload = servers.enter_context(serve_in_thread(fake_workload("w", ["w/Echo"])))
-    await cluster.create(connector("w", workload))
-    await eventually(lambda: _ready(cluster, "w"))
-    gate = Gate(int(cluster.url.rsplit(":", 1)[1]))
-    await gate.start()
-    kubeconfig = write_kubeconfig(tmp_path / "gated-kubeconfig", f"http://127.0.0.1:{gate.port}")
+    await operators.start()
+    await kube.create(connector(kube, "w", workload))
+    await eventually(lambda: _ready(kube, "w"), within=30)
+    control_plane.stop_apiserver()
+    restarted = False
     try:
-        async with proxy_process(kubeconfig) as proxy:
+        async with proxy_process(control_plane.kubeconfig, kube.namespace) as proxy:
             # Not ready before the first successful list; liveness stays up.
             readiness = await get(f"{proxy}/v1/readiness")
             assert readiness.status_code == 503 and readiness.json()["ready"] is False
-            gate.open = True
-            await listed(proxy, {"w/Echo"}, within=40)
+            await asyncio.to_thread(control_plane.start_apiserver)
+            await listed(proxy, {"w/Echo"}, within=60)
             assert (await get(f"{proxy}/v1/readiness")).status_code == 200
 
-            gate.close_all()  # the API goes away
+            control_plane.stop_apiserver()  # the API goes away
 
             async def stale() -> dict[str, Any] | None:
                 body = (await get(f"{proxy}/v1/readiness")).json()
                 return body if body["kubernetes"]["stale"] else None
 
-            report = await eventually(stale, within=20)
+            report = await eventually(stale, within=40)
             assert report["ready"] is True and report["kubernetes"]["last_error"]
             assert await ids(proxy) == {"w/Echo"}
             assert (await post(f"{proxy}/v1/do/w/Echo", {})).status_code == 200
 
-            gate.open = True  # back: the proxy re-lists and follows changes again
-            await cluster.delete(API_VERSION, "Connector", NS, "w")
-            await listed(proxy, set(), within=40)
+            await asyncio.to_thread(control_plane.start_apiserver)  # back: the proxy re-lists, follows again
+            restarted = True
+            await kube.delete(API_VERSION, "Connector", kube.namespace, "w")
+            await listed(proxy, set(), within=60)
+            assert (await get(f"{proxy}/v1/readiness")).json()["kubernetes"]["stale"] is False
     finally:
-        await gate.stop()
+        if not restarted:
+            await asyncio.to_thread(control_plane.start_apiserver)
 
 
-async def test_embedded_connectors_can_be_served_beside_the_cluster(cluster: KubeEmulator, servers: ExitStack) -> None:
+async def test_embedded_connectors_can_be_served_beside_the_cluster(
+    kube: RealCluster, operators: Operators, servers: ExitStack
+) -> None:
     workload = servers.enter_context(serve_in_thread(fake_workload("w", ["w/Echo", "http/GetRequestV2"])))
-    await cluster.create(connector("w", workload))
-    await eventually(lambda: _ready(cluster, "w"))
-    only_cluster = start_proxy(servers)
-    both = start_proxy(servers, embedded=True)
+    await operators.start()
+    await kube.create(connector(kube, "w", workload))
+    await eventually(lambda: _ready(kube, "w"), within=30)
+    only_cluster = start_proxy(servers, kube)
+    both = start_proxy(servers, kube, embedded=True)
     await listed(only_cluster, {"w/Echo", "http/GetRequestV2"})
     await eventually(lambda: _has(both, "w/Echo"))
     listed_ids = await ids(both)
