@@ -10,14 +10,21 @@ from __future__ import annotations
 import base64
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
+import yaml
 from chart.helm import CHART, HELM_4, Helm, helm_for
 from controlplane import ControlPlane
 from e2e.conftest import Kubectl
-from e2e.realkube import RealCluster
+from e2e.realkube import RealCluster, operator_process, proxy_process
+from kube.connectors import connector, runtime_app, wait_condition
 from kube.fixtures import eventually
+
+from proxytest.servers import serve_in_thread
 
 RELEASE = "cp"
 PROXY = f"{RELEASE}-connector-proxy"
@@ -93,3 +100,51 @@ async def _nonempty(items: Awaitable[list[dict[str, Any]]]) -> list[dict[str, An
 
 async def _empty(items: Awaitable[list[dict[str, Any]]]) -> bool | None:
     return True if not await items else None
+
+
+def _token_kubeconfig(path: Path, plane: ControlPlane, token: str) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cp", "cluster": {"server": plane.server, "certificate-authority": str(plane.ca_file)}}],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "cp", "user": "sa"}}],
+        "current-context": "sa",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def _service_account_token(kube: RealCluster, name: str) -> str:
+    path = kube.path("v1", "ServiceAccount", kube.namespace, name) + "/token"
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}}
+    answer = await kube.request("POST", path, request)
+    token: str = answer["status"]["token"]
+    return token
+
+
+async def test_the_charts_rbac_is_all_the_operator_and_the_proxy_need(
+    helm: ClusterHelm, kube: RealCluster, control_plane: ControlPlane, tmp_path: Path, runtimes: ExitStack
+) -> None:
+    """The operator and a proxy as processes, logged in as the chart's ServiceAccounts (tokens from
+    the TokenRequest API) instead of as cluster admin: a request outside the chart's Roles is a 403."""
+    helm("install", RELEASE, str(CHART), "--set", "proxy.replicas=1")
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    operator_config = _token_kubeconfig(
+        tmp_path / "operator", control_plane, await _service_account_token(kube, f"{PROXY}-operator")
+    )
+    proxy_config = _token_kubeconfig(tmp_path / "proxy", control_plane, await _service_account_token(kube, PROXY))
+    async with (
+        operator_process(operator_config, kube.namespace) as operator,
+        proxy_process(proxy_config, kube.namespace) as proxy,
+    ):
+        await kube.create(connector("scoped", {"url": {"endpoint": runtime}}, namespace=kube.namespace))
+        await wait_condition(kube, "scoped", "Ready", "True", namespace=kube.namespace, within=60)
+
+        async def listed() -> bool:
+            async with httpx.AsyncClient(timeout=10) as client:
+                catalog = (await client.get(f"{proxy}/v1/commands")).json()
+            return any(entry["id"].startswith("sdkdemo/") for entry in catalog)
+
+        await until(listed)
+        assert operator.returncode is None
