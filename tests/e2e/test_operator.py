@@ -1,17 +1,20 @@
-"""The operator end to end: real kopf against the Kubernetes API emulator over HTTP, real connector
-runtimes (the proxy in embedded mode) on 127.0.0.1 for discovery."""
+"""The operator against the real API server: kopf, the real clients, admission, garbage collection.
+
+Connector runtimes are real proxies on 127.0.0.1, reached through ``url`` sources. Workloads of
+``pip``/``image`` sources are checked as objects here (owner references, labels, rollout on Secret
+rotation, scale to zero, collection by the garbage collector).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import os
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from subprocess import DEVNULL, PIPE
+from typing import Any, TypeVar
 
 import pytest
+from e2e.conftest import Kubectl
+from e2e.realkube import ClusterApiError, Operators, RealCluster
 from kube.connectors import (
     KIND,
     catalog_of,
@@ -23,226 +26,228 @@ from kube.connectors import (
     status_of,
     wait_condition,
 )
-from kube.fixtures import KubeEmulator, eventually, run_operator
+from kube.fixtures import eventually
 
-from connector_operator.runner import build_registry
-from connector_operator.settings import OperatorSettings
 from connector_proxy.contract import API_VERSION
-from proxytest.paths import CRD as CRD_FILE
 from proxytest.servers import free_port, serve_in_thread
 
-CRD = CRD_FILE
-NS = "default"
+T = TypeVar("T")
+WITHIN = 60.0  # seconds: a real cluster (and its garbage collector) is slower than the emulator
 
 
-@pytest.fixture
-def runtimes() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
+def conn(kube: RealCluster, name: str, source: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return connector(name, source, namespace=kube.namespace, **spec)
 
 
-@pytest.fixture
-def runtime(runtimes: ExitStack) -> str:
-    """A real connector runtime on 127.0.0.1 (what a workload's pod serves)."""
-    return runtimes.enter_context(serve_in_thread(runtime_app()))
+def secret_in(kube: RealCluster, name: str, **data: str) -> dict[str, Any]:
+    return secret(name, namespace=kube.namespace, **data)
 
 
-@pytest.fixture
-async def cluster(kube_emulator: KubeEmulator, runtime: str) -> AsyncIterator[KubeEmulator]:
-    """The emulator with the CRD and the operator running; Services resolve to the ``runtime``."""
-    await prepare(kube_emulator)
-    settings = OperatorSettings(namespaces=[NS], discovery_interval=3600, service_endpoint=runtime)
-    async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
-        yield kube_emulator
+async def wait_for(kube: RealCluster, name: str, kind: str, value: str, reason: str | None = None) -> dict[str, Any]:
+    return await wait_condition(kube, name, kind, value, reason, namespace=kube.namespace, within=WITHIN)
 
 
-async def prepare(kube: KubeEmulator) -> None:
-    await kube.apply_crd(CRD)
-    if await kube.get("v1", "Namespace", None, NS) is None:
-        await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+async def until(probe: Callable[[], Awaitable[T | None]]) -> T:
+    return await eventually(probe, within=WITHIN)
 
 
-async def test_url_source_is_discovered_and_ready(cluster: KubeEmulator, runtime: str) -> None:
-    await cluster.create(connector("demo", {"url": {"endpoint": runtime}}))
-    status = await wait_condition(cluster, "demo", "Ready", "True")
-    expected = await catalog_of(runtime, "commands")
-    assert status["commands"] == expected
-    assert status["auths"] == await catalog_of(runtime, "auths")
-    assert status["commandCount"] == len(expected)
-    assert status["catalogHash"].startswith("sha256:")
+def without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+async def deployment_of(kube: RealCluster, name: str) -> dict[str, Any] | None:
+    return await kube.get("apps/v1", "Deployment", kube.namespace, f"connector-{name}")
+
+
+async def test_url_source_is_discovered_and_ready(kube: RealCluster, operators: Operators, runtimes: ExitStack) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await operators.start()
+    await kube.create(conn(kube, "demo", {"url": {"endpoint": runtime}}))
+    status = await wait_for(kube, "demo", "Ready", "True")
+    # As the workload serves them, but for keys whose value is null: the API server drops those.
+    assert status["commands"] == without_nulls(await catalog_of(runtime, "commands"))
+    assert status["auths"] == without_nulls(await catalog_of(runtime, "auths"))
     assert (status["endpoint"], status["sourceKind"], status["observedGeneration"]) == (runtime, "url", 1)
-    assert condition(status, "ConflictFree")["status"] == "True"
-    assert await cluster.list("apps/v1", "Deployment", NS) == []
+    assert status["catalogHash"].startswith("sha256:")
+    assert await kube.list("apps/v1", "Deployment", kube.namespace) == []
 
 
-async def test_url_source_with_api_key_secret(cluster: KubeEmulator, runtimes: ExitStack) -> None:
-    keyed = runtimes.enter_context(serve_in_thread(runtime_app(api_key="workload-key")))
-    await cluster.create(secret("demo-key", token="wrong-key"))
-    source = {"url": {"endpoint": keyed, "apiKeySecretRef": {"name": "demo-key", "key": "token"}}}
-    await cluster.create(connector("keyed", source))
-    status = await wait_condition(cluster, "keyed", "Ready", "False", "Unauthorized")
-    assert "workload-key" not in str(status) and "wrong-key" not in str(status)
-    # Rotating the Secret fixes it: the operator follows Secret changes through its index.
-    await cluster.patch("v1", "Secret", NS, "demo-key", {"data": {"token": base64.b64encode(b"workload-key").decode()}})
-    status = await wait_condition(cluster, "keyed", "Ready", "True")
+async def test_url_source_with_api_key_secret(kube: RealCluster, operators: Operators, runtimes: ExitStack) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app(api_key="cluster-e2e-key")))
+    await operators.start()
+    await kube.create(secret_in(kube, "remote-key", token="cluster-e2e-key"))
+    source = {"url": {"endpoint": runtime, "apiKeySecretRef": {"name": "remote-key", "key": "token"}}}
+    await kube.create(conn(kube, "keyed", source))
+    status = await wait_for(kube, "keyed", "Ready", "True")
     assert status["commandCount"] > 0
+    assert "cluster-e2e-key" not in str(status)
 
 
-async def test_unreachable_endpoint_is_reported_and_retried(cluster: KubeEmulator) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
-    await cluster.create(connector("dead", {"url": {"endpoint": dead}}))
-    status = await wait_condition(cluster, "dead", "Ready", "False", "Unreachable")
-    assert condition(status, "Discovered")["reason"] == "Unreachable"
-    assert status.get("commands") in (None, [])
+async def test_unreachable_endpoint_is_reported(kube: RealCluster, operators: Operators) -> None:
+    await operators.start()
+    await kube.create(conn(kube, "unreachable", {"url": {"endpoint": f"http://127.0.0.1:{free_port()}"}}))
+    status = await wait_for(kube, "unreachable", "Ready", "False", "Unreachable")
+    assert status["sourceKind"] == "url"
 
 
-async def test_invalid_spec_is_a_permanent_explained_condition(cluster: KubeEmulator) -> None:
-    bad = connector("bad", {"url": {"endpoint": "ftp://example"}, "pip": {"requirements": ["x"]}})
-    await cluster.create(bad)
-    status = await wait_condition(cluster, "bad", "Ready", "False", "InvalidSpec")
-    assert condition(status, "SpecValid")["status"] == "False"
-    assert "source" in condition(status, "SpecValid")["message"]
-    assert await cluster.list("apps/v1", "Deployment", NS) == []
+async def test_invalid_spec_is_refused_at_admission(kube: RealCluster) -> None:
+    bad = conn(kube, "bad", {"url": {"endpoint": "http://example"}, "pip": {"requirements": ["x"]}})
+    with pytest.raises(ClusterApiError) as refused:
+        await kube.create(bad)
+    assert refused.value.status == 422
+    assert "source" in str(refused.value.body)
 
 
-async def mark_available(kube: KubeEmulator, name: str) -> None:
-    await kube.patch_status("apps/v1", "Deployment", NS, f"connector-{name}", {"availableReplicas": 1, "replicas": 1})
-
-
-async def test_pip_source_gets_an_owned_workload_then_discovery(cluster: KubeEmulator, runtime: str) -> None:
-    await cluster.create(secret("pip-config", API_TOKEN="t0k3n-value"))
+async def test_pip_source_gets_an_owned_workload(kube: RealCluster, operators: Operators) -> None:
+    await operators.start()
+    await kube.create(secret_in(kube, "pip-config", API_TOKEN="t0k3n-value"))
     spec = {
         "config": [
             {"name": "REGION", "value": "eu"},
             {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "pip-config", "key": "API_TOKEN"}}},
         ]
     }
-    await cluster.create(connector("pipped", {"pip": {"requirements": ["connector-example==1.0"]}}, **spec))
-    status = await wait_condition(cluster, "pipped", "Ready", "False", "WorkloadUnavailable")
-    owner = (await cluster.get(API_VERSION, KIND, NS, "pipped")) or {}
-    deployment = await eventually(lambda: cluster.get("apps/v1", "Deployment", NS, "connector-pipped"))
-    service = await cluster.get("v1", "Service", NS, "connector-pipped")
+    await kube.create(conn(kube, "pipped", {"pip": {"requirements": ["connector-example==1.0"]}}, **spec))
+    owner = await kube.get(API_VERSION, KIND, kube.namespace, "pipped")
+    assert owner is not None
+    deployment = await until(lambda: deployment_of(kube, "pipped"))
+    # The operator creates the Deployment, then the Service.
+    service = await until(lambda: kube.get("v1", "Service", kube.namespace, "connector-pipped"))
     for obj in (deployment, service):
         assert obj is not None
         refs = obj["metadata"]["ownerReferences"]
         assert refs[0]["uid"] == owner["metadata"]["uid"] and refs[0]["controller"] is True
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "pipped"
     assert "t0k3n-value" not in str(deployment)
-    await mark_available(cluster, "pipped")
-    status = await wait_condition(cluster, "pipped", "Ready", "True")
-    assert condition(status, "WorkloadAvailable")["status"] == "True"
-    assert (status["endpoint"], status["sourceKind"]) == (runtime, "pip")
-    assert status["commands"] == await catalog_of(runtime, "commands")
+    await wait_for(kube, "pipped", "Ready", "False")
 
 
-async def test_secret_rotation_rolls_the_workload(cluster: KubeEmulator) -> None:
-    await cluster.create(secret("rot", KEY="one"))
-    spec = {"configFrom": [{"secretRef": {"name": "rot"}}]}
-    await cluster.create(connector("rot", {"image": {"ref": "registry.example/conn@sha256:" + "a" * 64}}, **spec))
+async def test_secret_rotation_rolls_the_workload(kube: RealCluster, operators: Operators) -> None:
+    await operators.start()
+    await kube.create(secret_in(kube, "rot", KEY="one"))
+    source = {"image": {"ref": "registry.example/conn@sha256:" + "a" * 64}}
+    await kube.create(conn(kube, "rot", source, configFrom=[{"secretRef": {"name": "rot"}}]))
 
     async def template_hash() -> str | None:
-        deployment = await cluster.get("apps/v1", "Deployment", NS, "connector-rot")
+        deployment = await deployment_of(kube, "rot")
         annotations = ((deployment or {}).get("spec", {}).get("template", {}).get("metadata", {})).get("annotations")
         return (annotations or {}).get("connectors.spiffworkflow.org/secrets-hash")
 
-    first = await eventually(template_hash)
-    await cluster.patch("v1", "Secret", NS, "rot", {"data": {"KEY": base64.b64encode(b"two").decode()}})
+    first = await until(template_hash)
+    await kube.patch("v1", "Secret", kube.namespace, "rot", {"data": {"KEY": base64.b64encode(b"two").decode()}})
 
     async def changed() -> str | None:
         current = await template_hash()
         return current if current and current != first else None
 
-    assert await eventually(changed, within=15) != first
+    assert await until(changed) != first
 
 
-async def test_suspend_scales_to_zero_and_withdraws_commands(cluster: KubeEmulator) -> None:
-    await cluster.create(connector("sus", {"pip": {"requirements": ["connector-example"]}}))
-    await eventually(lambda: cluster.get("apps/v1", "Deployment", NS, "connector-sus"))
-    await mark_available(cluster, "sus")
-    await wait_condition(cluster, "sus", "Ready", "True")
-    await cluster.patch(API_VERSION, KIND, NS, "sus", {"spec": {"suspend": True}})
-    status = await wait_condition(cluster, "sus", "Ready", "False", "Suspended")
+async def test_suspend_scales_to_zero_and_withdraws_commands(kube: RealCluster, operators: Operators) -> None:
+    await operators.start()
+    await kube.create(conn(kube, "sus", {"pip": {"requirements": ["connector-example"]}}))
+    await until(lambda: deployment_of(kube, "sus"))
+    await kube.patch(API_VERSION, KIND, kube.namespace, "sus", {"spec": {"suspend": True}})
+    status = await wait_for(kube, "sus", "Ready", "False", "Suspended")
     assert status["commands"] == [] and status["commandCount"] == 0
-    deployment = await cluster.get("apps/v1", "Deployment", NS, "connector-sus")
-    assert deployment is not None and deployment["spec"]["replicas"] == 0
+
+    async def scaled_to_zero() -> bool:
+        deployment = await deployment_of(kube, "sus")
+        return deployment is not None and deployment["spec"]["replicas"] == 0
+
+    assert await until(scaled_to_zero)
 
 
-async def test_command_id_conflict_oldest_wins(cluster: KubeEmulator, runtime: str) -> None:
-    await cluster.create(connector("zeta-old", {"url": {"endpoint": runtime}}))
-    await wait_condition(cluster, "zeta-old", "Ready", "True")
+async def test_command_id_conflict_oldest_wins(kube: RealCluster, operators: Operators, runtimes: ExitStack) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await operators.start()
+    await kube.create(conn(kube, "zeta-old", {"url": {"endpoint": runtime}}))
+    await wait_for(kube, "zeta-old", "Ready", "True")
     await next_second()
-    await cluster.create(connector("alpha-new", {"url": {"endpoint": runtime}}))
-    status = await wait_condition(cluster, "alpha-new", "ConflictFree", "False", "CommandIdConflict")
-    assert "served by default/zeta-old" in condition(status, "ConflictFree")["message"]
-    assert status["conflicts"] and all("default/zeta-old" in c for c in status["conflicts"])
-    old = await status_of(cluster, "zeta-old")
-    assert condition(old, "ConflictFree")["status"] == "True"
+    await kube.create(conn(kube, "alpha-new", {"url": {"endpoint": runtime}}))
+    status = await wait_for(kube, "alpha-new", "ConflictFree", "False", "CommandIdConflict")
+    assert f"served by {kube.namespace}/zeta-old" in condition(status, "ConflictFree")["message"]
+    assert condition(await status_of(kube, "zeta-old", kube.namespace), "ConflictFree")["status"] == "True"
 
 
-async def test_update_rediscovers_and_delete_needs_no_finalizer(cluster: KubeEmulator, runtimes: ExitStack) -> None:
-    first = runtimes.enter_context(serve_in_thread(runtime_app()))
-    await cluster.create(connector("moving", {"url": {"endpoint": first}}))
-    await wait_condition(cluster, "moving", "Ready", "True")
+async def test_update_rediscovers_and_deletion_collects_the_workload(
+    kube: RealCluster, operators: Operators, runtimes: ExitStack
+) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await operators.start()
+    await kube.create(conn(kube, "moving", {"url": {"endpoint": runtime}}))
+    await wait_for(kube, "moving", "Ready", "True")
     dead = f"http://127.0.0.1:{free_port()}"
-    await cluster.patch(API_VERSION, KIND, NS, "moving", {"spec": {"source": {"url": {"endpoint": dead}}}})
-    status = await wait_condition(cluster, "moving", "Ready", "False", "Unreachable")
-    assert status["observedGeneration"] == 2
-    obj = await cluster.get(API_VERSION, KIND, NS, "moving")
-    assert obj is not None and not obj["metadata"].get("finalizers")
-    await cluster.delete(API_VERSION, KIND, NS, "moving")
-    assert await eventually(lambda: _gone(cluster, "moving"))
-
-
-async def _gone(kube: KubeEmulator, name: str) -> bool:
-    return await kube.get(API_VERSION, KIND, NS, name) is None
-
-
-async def test_resume_after_restart(kube_emulator: KubeEmulator, runtime: str) -> None:
-    await prepare(kube_emulator)
-    settings = OperatorSettings(namespaces=[NS], discovery_interval=3600, service_endpoint=runtime)
-    await kube_emulator.create(connector("early", {"url": {"endpoint": runtime}}))
-    # Created while no operator runs: the next operator resumes it.
-    async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
-        await wait_condition(kube_emulator, "early", "Ready", "True")
-    dead = f"http://127.0.0.1:{free_port()}"
-    await kube_emulator.patch(API_VERSION, KIND, NS, "early", {"spec": {"source": {"url": {"endpoint": dead}}}})
-    async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
-        status = await wait_condition(kube_emulator, "early", "Ready", "False", "Unreachable")
+    await kube.patch(API_VERSION, KIND, kube.namespace, "moving", {"spec": {"source": {"url": {"endpoint": dead}}}})
+    status = await wait_for(kube, "moving", "Ready", "False", "Unreachable")
     assert status["observedGeneration"] == 2
 
+    await kube.create(conn(kube, "owned", {"pip": {"requirements": ["connector-example"]}}))
+    await until(lambda: deployment_of(kube, "owned"))
+    for name in ("moving", "owned"):
+        obj = await kube.get(API_VERSION, KIND, kube.namespace, name)
+        assert obj is not None and not obj["metadata"].get("finalizers")
+        await kube.delete(API_VERSION, KIND, kube.namespace, name)
 
-async def test_cli_operator_logs_in_with_the_kubeconfig(kube_emulator: KubeEmulator, runtime: str) -> None:
-    """``connector-proxy operator`` as a real process, with nothing but ``$KUBECONFIG`` to log in by."""
-    await prepare(kube_emulator)
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kube_emulator.kubeconfig_path),
-        "CONNECTOR_OPERATOR_NAMESPACES": NS,
-        "CONNECTOR_OPERATOR_HEALTH_PORT": str(free_port()),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector_proxy", "operator", env=env, stdout=DEVNULL, stderr=PIPE
-    )
-    try:
-        await kube_emulator.create(connector("logged-in", {"url": {"endpoint": runtime}}))
-        status = await wait_condition(kube_emulator, "logged-in", "Ready", "True")
-        assert status["commands"] == await catalog_of(runtime, "commands")
-    finally:
-        process.terminate()
-        _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, stderr.decode(errors="replace")[-2000:]
+    async def collected() -> bool:
+        gone = await kube.get(API_VERSION, KIND, kube.namespace, "owned") is None
+        return gone and await deployment_of(kube, "owned") is None
+
+    assert await until(collected)  # the garbage collector follows the owner reference
 
 
-async def test_fixed_namespaces_need_no_cluster_scoped_access(cluster: KubeEmulator, runtime: str) -> None:
-    """With fixed namespaces the chart grants Roles only: the operator must never read CRDs or namespaces."""
-    await cluster.create(connector("scoped", {"url": {"endpoint": runtime}}))
-    await wait_condition(cluster, "scoped", "Ready", "True")
-    requests = [(str(r.method), r.url.path, r.headers.get("User-Agent", "")) for r in list(cluster.emulator)]
-    operator_requests = [(method, path) for method, path, agent in requests if not agent.startswith("kmock/")]
-    assert any(path.endswith("/connectors") for _, path in operator_requests)  # the operator did run
-    cluster_scoped = [
-        (method, path)
-        for method, path in operator_requests
-        if "/customresourcedefinitions" in path or path.rstrip("/") == "/api/v1/namespaces"
-    ]
-    assert cluster_scoped == []
+async def test_resume_after_restart(kube: RealCluster, operators: Operators, runtimes: ExitStack) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await kube.create(conn(kube, "early", {"url": {"endpoint": runtime}}))
+    first = await operators.start()  # created while no operator ran: this one resumes it
+    await wait_for(kube, "early", "Ready", "True")
+    await operators.stop(first)
+    dead = f"http://127.0.0.1:{free_port()}"
+    await kube.patch(API_VERSION, KIND, kube.namespace, "early", {"spec": {"source": {"url": {"endpoint": dead}}}})
+    await operators.start()
+    status = await wait_for(kube, "early", "Ready", "False", "Unreachable")
+    assert status["observedGeneration"] == 2
+
+
+async def test_kubectl_get_and_describe_as_a_platform_team_sees_them(
+    kube: RealCluster, operators: Operators, runtimes: ExitStack, kubectl: Kubectl
+) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await operators.start()
+    await kube.create(conn(kube, "shown", {"url": {"endpoint": runtime}}))
+    await kube.create(conn(kube, "broken", {"url": {"endpoint": f"http://127.0.0.1:{free_port()}"}}))
+    status = await wait_for(kube, "shown", "Ready", "True")
+    await wait_for(kube, "broken", "Ready", "False", "Unreachable")
+
+    table = kubectl("get", "connectors", "--namespace", kube.namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "READY", "REASON", "SOURCE", "COMMANDS", "AGE"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert rows["shown"][1:5] == ["True", condition(status, "Ready")["reason"], "url", str(status["commandCount"])]
+    assert rows["broken"][1:5] == ["False", "Unreachable", "url", "0"]
+    wide = kubectl("get", "connector", "shown", "--namespace", kube.namespace, "-o", "wide").stdout
+    assert "ENDPOINT" in wide and runtime in wide
+
+    described = kubectl("describe", "connector", "broken", "--namespace", kube.namespace).stdout
+    for expected in ("Kind:         Connector", "Source:", "Conditions:", "Unreachable", "Ready"):
+        assert expected in described, described
+
+
+async def test_a_wrong_api_key_is_reported_and_its_rotation_followed(
+    kube: RealCluster, operators: Operators, runtimes: ExitStack
+) -> None:
+    keyed = runtimes.enter_context(serve_in_thread(runtime_app(api_key="workload-key")))
+    await operators.start()
+    await kube.create(secret_in(kube, "demo-key", token="wrong-key"))
+    source = {"url": {"endpoint": keyed, "apiKeySecretRef": {"name": "demo-key", "key": "token"}}}
+    await kube.create(conn(kube, "keyed", source))
+    status = await wait_for(kube, "keyed", "Ready", "False", "Unauthorized")
+    assert "workload-key" not in str(status) and "wrong-key" not in str(status)
+    # Rotating the Secret fixes it: the operator follows Secret changes through its index.
+    fixed = {"data": {"token": base64.b64encode(b"workload-key").decode()}}
+    await kube.patch("v1", "Secret", kube.namespace, "demo-key", fixed)
+    status = await wait_for(kube, "keyed", "Ready", "True")
+    assert status["commandCount"] > 0
