@@ -29,15 +29,25 @@ COPY operator/ operator/
 RUN pip install ./sdk ./connectors/http . \
  && pip check \
  && python -m compileall -q /opt/venv/lib
+# What a pip Connector's init container installs beside (connector_operator.manifests): the SDK as a
+# wheel (no index serves it) and the runtime's exact versions as constraints.
+RUN mkdir -p /opt/connector-runtime \
+ && pip wheel --no-deps --wheel-dir /opt/connector-runtime/wheels ./sdk \
+ && pip freeze --exclude spiff-connector-proxy --exclude spiff-connector-http > /opt/connector-runtime/constraints.txt
 
 # ---- final: the interpreter, the virtualenv and nothing else; no compilers, no source tree.
 FROM ${PYTHON_IMAGE} AS final
 LABEL org.opencontainers.image.title="connector-proxy" \
       org.opencontainers.image.description="Kubernetes-native connector proxy for spiff-arena: proxy, operator and connector runtime" \
       org.opencontainers.image.licenses="MIT"
-RUN groupadd --system --gid 10001 connector \
+# git: pip Connectors may name "pkg @ git+https://..." requirements.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 connector \
  && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin connector
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/connector-runtime /opt/connector-runtime
 ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp \
     PYTHONUNBUFFERED=1 \

@@ -25,6 +25,9 @@ CONTAINER_NAME = "connector"
 INIT_CONTAINER_NAME = "install"
 RUN_AS = 10001
 SITE_DIR = "/connectors/site"
+# What the runtime image provides to the init container (see the Dockerfile).
+RUNTIME_WHEELS_DIR = "/opt/connector-runtime/wheels"
+RUNTIME_CONSTRAINTS = "/opt/connector-runtime/constraints.txt"
 SECRETS_HASH_ANNOTATION = f"{GROUP}/secrets-hash"
 CONNECTOR_ANNOTATION = f"{GROUP}/connector"
 LIVENESS_PATH = "/v1/liveness"
@@ -184,8 +187,24 @@ def _index_url_with_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, _escape(parts.path), _escape(parts.query), _escape(parts.fragment)))
 
 
+def _trusted_hosts(urls: list[str]) -> list[str]:
+    """``--trusted-host`` for every plain-http index: pip ignores such an index otherwise (an
+    in-cluster mirror often has no TLS)."""
+    hosts: list[str] = []
+    for url in urls:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        if parts.scheme == "http" and host and host not in hosts:
+            hosts.append(host)
+    return [arg for host in hosts for arg in ("--trusted-host", _escape(host))]
+
+
 def pip_install_command(pip: PipSource) -> list[str]:
-    """The init container's command: install the requirements into ``/connectors/site``."""
+    """The init container's command: install the requirements into ``/connectors/site``.
+
+    The runtime image's own packages come along as a local wheel directory (the SDK a connector
+    may be built on is no index's to serve) and as constraints (a connector cannot pull in another
+    version of a library the runtime already runs)."""
     command = [
         "python",
         "-m",
@@ -199,6 +218,10 @@ def pip_install_command(pip: PipSource) -> list[str]:
         "--upgrade",  # the emptyDir survives a pod sandbox restart: replace, never skip
         "--target",
         SITE_DIR,
+        "--find-links",
+        RUNTIME_WHEELS_DIR,
+        "--constraint",
+        RUNTIME_CONSTRAINTS,
     ]
     if pip.index_url is not None:
         index = pip.index_url
@@ -208,6 +231,7 @@ def pip_install_command(pip: PipSource) -> list[str]:
         ]
     for extra in pip.extra_index_urls:
         command += ["--extra-index-url", _escape(extra)]
+    command += _trusted_hosts([u for u in (pip.index_url, *pip.extra_index_urls) if u is not None])
     command += [_escape(requirement) for requirement in pip.requirements]
     return command
 
@@ -263,6 +287,8 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
         container["image"] = settings.runtime_image
         container["command"] = ["connector-proxy", "serve"]
         env.append({"name": "CONNECTOR_PROXY_CONNECTOR_PATHS", "value": json.dumps([SITE_DIR])})
+        # Only the Connector's own packages: the image's bundled connectors are the chart's to serve.
+        env.append({"name": "CONNECTOR_PROXY_CONNECTOR_PATHS_ONLY", "value": "true"})
         mounts.append({"name": "connectors", "mountPath": "/connectors", "readOnly": True})
     elif spec.source.image is not None:
         container["image"] = spec.source.image.ref  # its own entrypoint and command

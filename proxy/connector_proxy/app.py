@@ -99,7 +99,11 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     install_log_redaction()
     if embedded is None:
         embedded = (
-            load_embedded(connector_paths=settings.connector_paths, disabled=settings.disabled_connectors)
+            load_embedded(
+                connector_paths=settings.connector_paths,
+                disabled=settings.disabled_connectors,
+                paths_only=settings.connector_paths_only,
+            )
             if settings.embedded_enabled
             else EmbeddedConnectors(registry=Registry.empty(), connectors=())
         )

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     connector_paths: list[Path] = Field(
         default_factory=list, description="Extra directories searched for connector packages (JSON list)."
     )
+    connector_paths_only: bool = Field(
+        False,
+        description="Load only the connector packages found in CONNECTOR_PROXY_CONNECTOR_PATHS, not those installed "
+        "beside the proxy (a pip Connector's workload serves its own packages, not the image's bundled ones).",
+    )
     embedded: bool | None = Field(
         None,
         description="Load installed connector packages in process. Default: on, except in Kubernetes mode "

@@ -414,3 +414,59 @@ def test_oauth_settings_reach_the_workload(settings: OperatorSettings, monkeypat
     assert Settings().oauth_redirect_allowlist == allowlist
     plain = env_of(main_container(deployment_of(IMAGE_SPEC, settings)))
     assert not any(name.startswith("CONNECTOR_PROXY_OAUTH_") for name in plain)
+
+
+# --- the pip init container's command ------------------------------------------------------------
+
+
+def _pip(**source: Any) -> list[str]:
+    from connector_operator.manifests import pip_install_command
+
+    spec = parse_spec({"source": {"pip": {"requirements": ["connector-x"], **source}}})
+    assert spec.source.pip is not None
+    return pip_install_command(spec.source.pip)
+
+
+def _values(command: list[str], flag: str) -> list[str]:
+    return [command[i + 1] for i, arg in enumerate(command) if arg == flag]
+
+
+@pytest.mark.parametrize(
+    ("source", "trusted"),
+    [
+        ({}, []),
+        ({"indexUrl": "https://pypi.internal.example/simple"}, []),
+        ({"indexUrl": "http://mirror.ns.svc:8080/simple"}, ["mirror.ns.svc:8080"]),
+        (
+            {"indexUrl": "http://a.example/simple", "extraIndexUrls": ["https://b.example/", "http://c.example/x"]},
+            ["a.example", "c.example"],
+        ),
+        (
+            {
+                "indexUrl": "http://mirror.example/simple",
+                "credentialsSecretRef": {"name": "idx", "usernameKey": "u", "passwordKey": "p"},
+            },
+            ["mirror.example"],
+        ),
+    ],
+)
+def test_a_plain_http_index_is_trusted_explicitly(source: dict[str, Any], trusted: list[str]) -> None:
+    """pip ignores an http:// index unless its host is trusted: 'No matching distribution', exit 1."""
+    assert _values(_pip(**source), "--trusted-host") == trusted
+
+
+def test_the_runtime_images_own_packages_come_as_wheels_and_constraints() -> None:
+    """A connector built on the SDK needs spiff-connector-sdk, which no index serves: the image's wheel."""
+    from connector_operator.manifests import RUNTIME_CONSTRAINTS, RUNTIME_WHEELS_DIR
+
+    command = _pip()
+    assert _values(command, "--find-links") == [RUNTIME_WHEELS_DIR]
+    assert _values(command, "--constraint") == [RUNTIME_CONSTRAINTS]
+    assert command[-1] == "connector-x"
+
+
+def test_a_pip_workload_serves_only_its_own_packages(settings: OperatorSettings) -> None:
+    """Else every pip workload also served the image's bundled http/*V2 and claimed those ids."""
+    deployment = deployment_of({"source": {"pip": {"requirements": ["c"]}}}, settings)
+    main = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert env_of(main)["CONNECTOR_PROXY_CONNECTOR_PATHS_ONLY"]["value"] == "true"

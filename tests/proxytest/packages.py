@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "community"
+SDK_FIXTURES = FIXTURES.parent / "sdk"  # connector packages built on the SDK
 
 
-def install_fixture_packages(target: Path, names: list[str] | None = None) -> Path:
-    """``pip install --target`` the fixture packages (offline, no build isolation); return the site dir."""
-    sources = sorted(p for p in FIXTURES.iterdir() if (p / "pyproject.toml").is_file())
+def install_fixture_packages(target: Path, names: list[str] | None = None, root: Path = FIXTURES) -> Path:
+    """``pip install --target`` the fixture packages of ``root`` (offline, no build isolation, no
+    dependencies); return the site dir."""
+    sources = sorted(p for p in root.iterdir() if (p / "pyproject.toml").is_file())
     if names is not None:
         sources = [p for p in sources if p.name in names]
     # Build from copies: setuptools leaves build/ and *.egg-info next to the sources, which would go

@@ -13,7 +13,8 @@ import importlib
 import inspect
 import pkgutil
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 from connector_proxy.auths import AuthEntry
 from connector_proxy.commands import ClassCommand, own_docstring
@@ -26,11 +27,10 @@ PLUGIN_PREFIX = "connector_"
 OWN_PACKAGES = frozenset({"connector_proxy", "connector_operator"})
 
 
-def community_package_names() -> list[str]:
-    """Top-level ``connector_*`` modules importable from ``sys.path``, sorted."""
-    return sorted(
-        {m.name for m in pkgutil.iter_modules() if m.name.startswith(PLUGIN_PREFIX) and m.name not in OWN_PACKAGES}
-    )
+def community_package_names(paths: Sequence[Path] | None = None) -> list[str]:
+    """Top-level ``connector_*`` modules importable from ``sys.path`` (or found in ``paths``), sorted."""
+    found = pkgutil.iter_modules([str(p) for p in paths] if paths is not None else None)
+    return sorted({m.name for m in found if m.name.startswith(PLUGIN_PREFIX) and m.name not in OWN_PACKAGES})
 
 
 def _defined_classes(module: types.ModuleType) -> Iterator[type]:

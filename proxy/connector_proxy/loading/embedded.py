@@ -31,20 +31,26 @@ def add_connector_paths(paths: Sequence[Path]) -> None:
 
 
 def load_embedded(
-    *, connector_paths: Sequence[Path] = (), disabled: Sequence[str] = (), revision: int = 1
+    *,
+    connector_paths: Sequence[Path] = (),
+    disabled: Sequence[str] = (),
+    paths_only: bool = False,
+    revision: int = 1,
 ) -> EmbeddedConnectors:
     """Load SDK connectors (entry points) first, then community ``connector_*`` packages.
 
     First-party commands take precedence over community ones with the same id; both are kept
-    when ids differ. ``disabled`` connector names are left out entirely.
+    when ids differ. ``disabled`` connector names are left out entirely. ``paths_only``: only the
+    packages installed in ``connector_paths`` (a workload's own), none of this environment's.
     """
     add_connector_paths(connector_paths)
     skip = set(disabled)
+    where = list(connector_paths) if paths_only else None
     result = LoadResult()
-    sdk_result, connectors = load_sdk_connectors([ep for ep in sdk_entry_points() if ep.name not in skip])
+    sdk_result, connectors = load_sdk_connectors([ep for ep in sdk_entry_points(where) if ep.name not in skip])
     kept = [c for c in connectors if c.name not in skip]
     result.extend(sdk_result)
-    community = [name for name in community_package_names() if name.removeprefix("connector_") not in skip]
+    community = [name for name in community_package_names(where) if name.removeprefix("connector_") not in skip]
     result.extend(load_community_packages(community))
     registry = Registry.build(
         [c for c in result.commands if c.connector not in skip],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint, entry_points
+from collections.abc import Sequence
+from importlib.metadata import EntryPoint, distributions, entry_points
+from pathlib import Path
 
 from connector_proxy.auths import AuthEntry
 from connector_proxy.commands import SdkCommand
@@ -15,8 +17,15 @@ from spiff_connector_sdk.connector import OAUTH2
 ENTRY_POINT_GROUP = "connector_proxy.connectors"
 
 
-def sdk_entry_points() -> list[EntryPoint]:
-    return sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name)
+def sdk_entry_points(paths: Sequence[Path] | None = None) -> list[EntryPoint]:
+    """The SDK connectors' entry points: of the whole environment, or only of the distributions
+    installed in ``paths``."""
+    if paths is None:
+        points = list(entry_points(group=ENTRY_POINT_GROUP))
+    else:
+        found = distributions(path=[str(p) for p in paths])
+        points = [ep for dist in found for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+    return sorted(points, key=lambda ep: ep.name)
 
 
 def load_sdk_connector(connector: Connector) -> LoadResult:
