@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: serve test lint typecheck pytest bench clean k8s cluster-up cluster-down
+.PHONY: serve test lint typecheck pytest bench clean k8s image e2e cluster-up cluster-down
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,18 +34,34 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest $(COV_ARGS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-test: lint typecheck k8s pytest
+test: lint typecheck k8s image pytest
 
 # The real Kubernetes binaries the e2e tests run (built once from the Go module proxy into the user
 # cache; tools/k8s/README.md). A missing Go toolchain fails here with what to install.
 k8s:
-	tools/k8s/build.sh --with kubectl
+	tools/k8s/build.sh --with kubectl,kubelet,kube-scheduler,kube-proxy
 
-# A control plane for people, on 127.0.0.1: its kubeconfig is .cluster/kubeconfig.
-cluster-up: $(STAMP) k8s
+# The project image from the Dockerfile (podman/buildah from Debian; a stand-in base image where no
+# registry is reachable; tools/node/README.md). Needs root.
+IMAGE ?= localhost/connector-proxy:dev
+image:
+	tools/node/image.sh --tag $(IMAGE)
+
+# Only the end-to-end install path: the image on a real node, helm install, Connectors in pods.
+e2e: $(STAMP) k8s image
+	$(BIN)/python -m pytest tests/e2e/node $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+# A control plane and a node for people, on 127.0.0.1 (kubeconfig: .cluster/kubeconfig), with the
+# project image loaded: helm install the chart into it by hand.
+cluster-up: $(STAMP) k8s image
 	$(BIN)/python tools/k8s/controlplane.py up --state-dir .cluster
+	$(BIN)/python tools/node/node.py up --controlplane-state .cluster --state-dir .cluster/node
+	tools/node/image.sh --tag $(IMAGE) --no-verify --export .cluster/image.tar
+	$(BIN)/python tools/node/node.py load-image .cluster/image.tar --state-dir .cluster/node
 
 cluster-down: $(STAMP)
+	-$(BIN)/python tools/node/node.py down --state-dir .cluster/node
 	$(BIN)/python tools/k8s/controlplane.py down --state-dir .cluster
 
 bench: $(STAMP)

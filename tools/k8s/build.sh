@@ -10,7 +10,7 @@
 #
 #   BIN_DIR="$(tools/k8s/build.sh)"
 #
-# Usage: build.sh [--with kubelet,kubectl,kube-scheduler] [--force] [--print-dir] [--check]
+# Usage: build.sh [--with kubelet,kubectl,kube-scheduler,kube-proxy] [--force] [--print-dir] [--check]
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,7 +23,7 @@ Builds etcd, kube-apiserver and kube-controller-manager (pinned in
 tools/k8s/versions.env) into the user cache and prints the bin directory.
 
 Options:
-  --with LIST    also build these comma-separated extras: kubelet, kubectl,
+  --with LIST    also build these comma-separated extras: kubelet, kubectl, kube-proxy,
                  kube-scheduler (or "all")
   --force        rebuild even if the stamps say the binaries are current
   --print-dir    print the bin directory and exit (builds nothing, needs no Go)
@@ -77,9 +77,9 @@ IFS=',' read -r -a extra_list <<<"${extras}"
 for extra in "${extra_list[@]}"; do
   case "${extra}" in
     "") ;;
-    all) k8s_components+=(kubelet kubectl kube-scheduler) ;;
-    kubelet|kubectl|kube-scheduler) k8s_components+=("${extra}") ;;
-    *) die "unknown extra component '${extra}' (known: kubelet, kubectl, kube-scheduler, all)" ;;
+    all) k8s_components+=(kubelet kubectl kube-scheduler kube-proxy) ;;
+    kubelet|kubectl|kube-scheduler|kube-proxy) k8s_components+=("${extra}") ;;
+    *) die "unknown extra component '${extra}' (known: kubelet, kubectl, kube-scheduler, kube-proxy, all)" ;;
   esac
 done
 # De-duplicate while keeping order.
