@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -165,17 +166,31 @@ async def test_rendered_chart_runs_against_the_api_emulator(
 
             # The chart's `helm test` script, against this proxy.
             test_pod = one(objects, "Pod", f"{PROXY}-test", NS)
-            script = test_pod["spec"]["containers"][0]["args"][0]
-            result = await asyncio.to_thread(
-                subprocess.run,
-                [sys.executable, "-c", script],
-                env={"PROXY_URL": proxy, "API_KEY": api_key, "PATH": os.environ.get("PATH", "")},
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
+            container = test_pod["spec"]["containers"][0]
+            script = container["args"][0]
+            rendered = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+            async def helm_test(**env: str) -> subprocess.CompletedProcess[str]:
+                variables = {**rendered, "PROXY_URL": proxy, "API_KEY": api_key, "PATH": os.environ.get("PATH", "")}
+                return await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-c", script],
+                    env={**variables, **env},
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+
+            # Rendered: the bundled HTTP connector's command is expected (its image Connector runs on a
+            # node, tests/e2e/node); this proxy serves the runtime's, so expect those here.
+            assert json.loads(rendered["EXPECTED_COMMANDS"]) == ["http/GetRequestV2"]
+            result = await helm_test(EXPECTED_COMMANDS=json.dumps(["sdkdemo/Greet"]))
             assert result.returncode == 0, result.stderr
             assert f"lists {len(runtime_commands)} commands" in result.stdout
+            # It fails when the proxy does not list a command it should.
+            missing = await helm_test(EXPECTED_COMMANDS='["sdkdemo/NotThere"]', WAIT_SECONDS="0")
+            assert missing.returncode != 0
+            assert "does not list ['sdkdemo/NotThere']" in missing.stderr
 
         # Deleting the Connector withdraws its commands from the proxy.
         await kube_emulator.delete(API_VERSION, "Connector", NS, "legacy-proxy")
