@@ -1,11 +1,12 @@
-"""A real single Kubernetes node on this host: containerd + kubelet (+ kube-proxy, + kube-scheduler).
+"""A real single Kubernetes node on this host: containerd + kubelet (+ kube-proxy, + kube-scheduler, + cluster DNS).
 
 It joins a control plane started by ``tools/k8s/controlplane.py`` (given by its state directory), so Pods run as
 real containers (runc) with a real pod network (a local bridge). Everything stays on this host: the pod network
 is a bridge with no uplink, forwarded traffic that would leave the bridge is dropped, and the node's address is
-the bridge's own address.
+the bridge's own address. A small cluster DNS (``cluster_dns.py``, next to this file) answers Service names on
+the node's address; it never forwards a query.
 
-Command line (as root, with a Python that has ``cryptography`` and ``httpx``)::
+Command line (as root, with a Python that has ``cryptography``, ``httpx`` and ``dnslib``)::
 
     python tools/node/node.py up --controlplane-state /tmp/cp --state-dir /tmp/node [--bin-dir DIR]
     python tools/node/node.py load-image /tmp/connector-proxy-dev.tar --state-dir /tmp/node
@@ -29,6 +30,7 @@ import base64
 import contextlib
 import datetime
 import hashlib
+import importlib.util
 import io
 import ipaddress
 import json
@@ -38,6 +40,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import tarfile
@@ -57,6 +60,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 TOOLS_DIR = Path(__file__).resolve().parent
 BUILD_SCRIPT = TOOLS_DIR.parent / "k8s" / "build.sh"
+CLUSTER_DNS_SCRIPT = TOOLS_DIR / "cluster_dns.py"
 
 STATE_MARKER = ".spiff-node"
 STATE_FILE = "state.json"
@@ -76,6 +80,8 @@ KUBELET_PORT = 10250
 KUBELET_HEALTHZ_PORT = 10248
 KUBE_PROXY_HEALTHZ_PORT = 10256
 KUBE_PROXY_METRICS_PORT = 10249
+DNS_PORT = 53
+CLUSTER_DOMAIN = "cluster.local"
 HOSTS_FILE = Path("/etc/hosts")
 HOSTS_MARKER = "# tools/node/node.py"
 GUARD_CHAINS = {"FORWARD": "SPIFF-NODE-FORWARD", "INPUT": "SPIFF-NODE-INPUT"}
@@ -202,6 +208,27 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def dns_query(server: str, name: str, port: int = DNS_PORT, timeout: float = 1.0) -> tuple[int, int] | None:
+    """Send one A query for ``name`` over UDP; (rcode, number of answers), or None without a matching reply."""
+    ident = int.from_bytes(os.urandom(2), "big")
+    qname = b"".join(bytes([len(label)]) + label.encode("ascii") for label in name.rstrip(".").split(".")) + b"\0"
+    packet = struct.pack("!HHHHHH", ident, 0x0100, 1, 0, 0, 0) + qname + struct.pack("!HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect((server, port))
+            sock.send(packet)
+            reply = sock.recv(4096)
+        except OSError:
+            return None
+    if len(reply) < 12:
+        return None
+    reply_id, flags, _questions, answers = struct.unpack("!HHHH", reply[:8])
+    if reply_id != ident or not flags & 0x8000:
+        return None
+    return flags & 0xF, answers
 
 
 def pid_runs(pid: int, executable: str) -> bool:
@@ -527,7 +554,8 @@ class Node:
 
     ``controlplane_state`` is the state directory of a running ``tools/k8s/controlplane.py`` control plane (its CA
     signs the node's client certificates). ``bin_dir`` holds kubelet (and kube-proxy / kube-scheduler if present;
-    ``kube_proxy`` / ``kube_scheduler`` point elsewhere, ``""`` disables one). Logs, pids, configs and the
+    ``kube_proxy`` / ``kube_scheduler`` point elsewhere, ``""`` disables one). ``cluster_dns`` runs
+    ``cluster_dns.py`` on the node IP, port 53, and makes it the pods' nameserver. Logs, pids, configs and the
     kubelet's root directory live in ``state_dir``; images stay in containerd (/var/lib/containerd) across runs.
     """
 
@@ -541,6 +569,7 @@ class Node:
         pod_cidr: str = DEFAULT_POD_CIDR,
         kube_proxy: Path | str | None = None,
         kube_scheduler: Path | str | None = None,
+        cluster_dns: bool = True,
         ready_timeout: float = 180.0,
         verbosity: int = 0,
     ) -> None:
@@ -551,6 +580,7 @@ class Node:
         self.pod_cidr = str(ipaddress.ip_network(pod_cidr))
         self.kube_proxy = kube_proxy
         self.kube_scheduler = kube_scheduler
+        self.cluster_dns = cluster_dns
         self.ready_timeout = ready_timeout
         self.verbosity = verbosity
         self.processes: dict[str, Process] = {}
@@ -603,6 +633,7 @@ class Node:
             pod_cidr=data["pod_cidr"],
             kube_proxy=data.get("kube_proxy"),
             kube_scheduler=data.get("kube_scheduler"),
+            cluster_dns=bool(data.get("cluster_dns", True)),
         )
         node.processes = {name: Process.from_json(name, entry) for name, entry in data.get("processes", {}).items()}
         node.saved_sysctls = dict(data.get("saved_sysctls", {}))
@@ -614,7 +645,7 @@ class Node:
         return {name: p.pid for name, p in self.processes.items() if p.pid is not None and p.running()}
 
     def up(self) -> Self:
-        """Start containerd, kubelet, kube-proxy and kube-scheduler (those not running yet); wait until Ready."""
+        """Start containerd, cluster DNS, kubelet, kube-proxy, kube-scheduler (those not running); wait until Ready."""
         self._require_root()
         started = time.monotonic()
         deadline = started + self.ready_timeout
@@ -638,6 +669,8 @@ class Node:
             mark("containerd")
             self._ensure_pause_image()
             mark("pause_image")
+            if self.cluster_dns:
+                self._start("cluster-dns", self._cluster_dns_argv(cp))
             self._start("kubelet", self._kubelet_argv(binaries["kubelet"]))
             if "kube-proxy" in binaries:
                 self._start("kube-proxy", self._kube_proxy_argv(binaries["kube-proxy"]))
@@ -653,6 +686,9 @@ class Node:
                     max(1.0, deadline - time.monotonic()),
                 )
                 mark("kube_proxy_healthy")
+            if self.cluster_dns:
+                self._wait_cluster_dns(max(1.0, deadline - time.monotonic()))
+                mark("cluster_dns_ready")
         finally:
             self._save_state()
         self.timings["total"] = round(time.monotonic() - started, 2)
@@ -670,7 +706,7 @@ class Node:
             except (NodeError, OSError, httpx.HTTPError) as exc:
                 errors.append(f"{what}: {exc}")
 
-        for name in ("kube-scheduler", "kube-proxy", "kubelet"):
+        for name in ("kube-scheduler", "kube-proxy", "kubelet", "cluster-dns"):
             proc = self.processes.get(name)
             if proc is not None:
                 attempt(f"stop {name}", proc.stop)
@@ -716,6 +752,7 @@ class Node:
             "node_name": self.node_name,
             "node_ip": self.node_ip,
             "pod_cidr": self.pod_cidr,
+            "cluster_dns": f"{self.node_ip}:{DNS_PORT}" if self.cluster_dns else None,
             "running": self.pids(),
             "stopped": sorted(set(self.processes) - set(self.pids())),
             "timings": self.timings,
@@ -760,6 +797,8 @@ class Node:
         for plugin in ("bridge", "host-local", "portmap", "loopback"):
             if not (CNI_BIN_DIR / plugin).is_file():
                 raise NodeError(f"{CNI_BIN_DIR / plugin} missing (Debian package containernetworking-plugins)")
+        if self.cluster_dns and importlib.util.find_spec("dnslib") is None:
+            raise NodeError(f"the cluster DNS needs dnslib in {sys.executable} (or use --no-cluster-dns)")
         kubelet = bin_dir / "kubelet"
         if not os.access(kubelet, os.X_OK):
             raise NodeError(f"no kubelet in {bin_dir}; build it with: {BUILD_SCRIPT} --with kubelet")
@@ -856,14 +895,24 @@ class Node:
                 handle.write("\n".join(kept) + "\n")
 
     def _install_guard(self) -> None:
-        """mangle-table rules: forward only bridge-to-bridge traffic; pods cannot reach the kubelet's port."""
+        """mangle-table rules: forward only bridge-to-bridge traffic; pods cannot reach the kubelet's port.
+
+        Pods reach the cluster DNS (node IP, port 53) like any other port of the node's address; DNS queries to
+        that address from anywhere but the bridge or this host itself are dropped, so nothing off the host is
+        ever answered.
+        """
+        drop_off_host = ["-m", "addrtype", "!", "--src-type", "LOCAL", "-j", "DROP"]
+        off_host_dns = [
+            ["!", "-i", BRIDGE, "-d", f"{self.node_ip}/32", "-p", protocol, "--dport", str(DNS_PORT), *drop_off_host]
+            for protocol in ("udp", "tcp")
+        ]
         rules = {
             "FORWARD": [
                 ["-i", BRIDGE, "-o", BRIDGE, "-j", "RETURN"],
                 ["-i", BRIDGE, "-j", "DROP"],
                 ["-o", BRIDGE, "-j", "DROP"],
             ],
-            "INPUT": [["-i", BRIDGE, "-p", "tcp", "--dport", str(KUBELET_PORT), "-j", "DROP"]],
+            "INPUT": [["-i", BRIDGE, "-p", "tcp", "--dport", str(KUBELET_PORT), "-j", "DROP"], *off_host_dns],
         }
         for hook, chain in GUARD_CHAINS.items():
             if run(["iptables", "-w", "5", "-t", "mangle", "-n", "-L", chain], check=False).returncode != 0:
@@ -1045,6 +1094,8 @@ disabled_plugins = [
             "authorization": {"mode": "AlwaysAllow"},
             "failSwapOn": False,
             "resolvConf": "",  # pods get no upstream resolver: no DNS traffic leaves the host
+            # The cluster DNS on the node IP (ClusterFirst pods: nameserver, search <ns>.svc.<domain> ..., ndots 5).
+            **({"clusterDNS": [self.node_ip], "clusterDomain": CLUSTER_DOMAIN} if self.cluster_dns else {}),
             "registerNode": True,
             "cgroupsPerQOS": True,
             "enforceNodeAllocatable": ["pods"],
@@ -1104,6 +1155,20 @@ disabled_plugins = [
             f"--hostname-override={self.node_name}",
             f"--node-ip={self.node_ip}",
             f"--v={self.verbosity}",
+        ]
+
+    def _cluster_dns_argv(self, cp: ControlPlaneInfo) -> list[str]:
+        return [
+            sys.executable,
+            str(CLUSTER_DNS_SCRIPT),
+            f"--listen={self.node_ip}",
+            f"--port={DNS_PORT}",
+            f"--domain={CLUSTER_DOMAIN}",
+            f"--server={cp.server}",
+            f"--ca={cp.ca_cert}",
+            f"--cert={cp.admin_cert}",
+            f"--key={cp.admin_key}",
+            *(["--verbose"] if self.verbosity >= 4 else []),
         ]
 
     def _kube_proxy_argv(self, kube_proxy: Path) -> list[str]:
@@ -1195,6 +1260,27 @@ disabled_plugins = [
             wait_until(
                 f"Node {self.node_name} Ready", ready, timeout, 0.5, lambda: f"last: {last}\n{tail(kubelet.log_path)}"
             )
+
+    def _wait_cluster_dns(self, timeout: float) -> None:
+        """Wait until the cluster DNS answers the ``kubernetes`` Service's name (it has listed the Services)."""
+        proc = self.processes["cluster-dns"]
+        name = f"kubernetes.default.svc.{CLUSTER_DOMAIN}"
+        last: tuple[int, int] | None = None
+
+        def answers() -> bool:
+            nonlocal last
+            if not proc.running():
+                raise NodeError(f"cluster-dns exited\n{tail(proc.log_path)}")
+            last = dns_query(self.node_ip, name)
+            return last is not None and last[0] == 0 and last[1] > 0
+
+        wait_until(
+            f"cluster DNS answering {name} at {self.node_ip}:{DNS_PORT}",
+            answers,
+            timeout,
+            0.2,
+            lambda: f"last (rcode, answers): {last}\n{tail(proc.log_path)}",
+        )
 
     def _wait_http_ok(self, name: str, url: str, timeout: float) -> None:
         proc = self.processes[name]
@@ -1349,6 +1435,7 @@ disabled_plugins = [
             "bridge": BRIDGE,
             "kube_proxy": str(self.kube_proxy) if self.kube_proxy is not None else None,
             "kube_scheduler": str(self.kube_scheduler) if self.kube_scheduler is not None else None,
+            "cluster_dns": self.cluster_dns,
             "containerd_socket": str(CONTAINERD_SOCKET),
             "saved_sysctls": self.saved_sysctls,
             "timings": self.timings,
@@ -1375,12 +1462,13 @@ def _parser() -> argparse.ArgumentParser:
     def state_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="node state directory")
 
-    up = sub.add_parser("up", help="start containerd, kubelet, kube-proxy, kube-scheduler; wait until Ready")
+    up = sub.add_parser("up", help="start containerd, cluster DNS, kubelet, kube-proxy, kube-scheduler; wait Ready")
     state_dir(up)
     up.add_argument("--controlplane-state", type=Path, required=True, help="state dir of controlplane.py up")
     up.add_argument("--bin-dir", type=Path, help="kubelet (kube-proxy, kube-scheduler) dir (default: build.sh's)")
     up.add_argument("--kube-proxy", help="kube-proxy binary ('' disables; default: BIN_DIR/kube-proxy if present)")
     up.add_argument("--kube-scheduler", help="kube-scheduler binary ('' disables; default: BIN_DIR/kube-scheduler)")
+    up.add_argument("--no-cluster-dns", action="store_true", help="no cluster DNS (pods get no nameserver)")
     up.add_argument("--node-name", default=DEFAULT_NODE_NAME)
     up.add_argument("--pod-cidr", default=DEFAULT_POD_CIDR, help="pod subnet on the bridge (node IP: its first host)")
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for the Node to be Ready")
@@ -1412,6 +1500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pod_cidr=args.pod_cidr,
                 kube_proxy=args.kube_proxy,
                 kube_scheduler=args.kube_scheduler,
+                cluster_dns=not args.no_cluster_dns,
                 ready_timeout=args.timeout,
                 verbosity=args.verbosity,
             )
