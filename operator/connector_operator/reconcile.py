@@ -149,6 +149,8 @@ async def reconcile(
             build_service(name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings)
         )
     endpoint = endpoint_for(ref.name, ref.namespace, spec, settings)
+    if ref.status.get("endpoint") not in (None, endpoint):  # moved: the old catalog says nothing of the new one
+        base.update(_WITHDRAWN)
     base["endpoint"] = endpoint
     if spec.suspend:
         message = "spec.suspend is true: the workload is scaled to zero and its commands are withdrawn."

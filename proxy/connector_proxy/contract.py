@@ -1,7 +1,7 @@
 """The Connector resource contract shared by the proxy and the operator.
 
 What both sides must read the same way: the resource's group, version, plural and kind; when a
-Connector serves commands (:func:`is_ready`) and which ids it claims (:func:`claim_of`); which
+Connector serves commands (:func:`serves`) and which ids it claims (:func:`claim_of`); which
 claim wins an id claimed twice (the oldest Connector: :func:`winners`, :func:`lost_commands`); the
 header workloads expect their API key in; the environment prefix that carries ``config`` entries;
 the spec defaults; and how a process finds its Kubernetes API server. The operator reports the
@@ -37,11 +37,15 @@ def key_of(obj: Mapping[str, Any]) -> str:
     return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
-def is_ready(obj: Mapping[str, Any]) -> bool:
-    """A Connector serves commands when its Ready condition is True and it has an endpoint."""
-    status = obj.get("status") or {}
-    ready = any(c.get("type") == READY and c.get("status") == "True" for c in status.get("conditions") or [])
-    return ready and bool(status.get("endpoint"))
+def serves(obj: Mapping[str, Any]) -> bool:
+    """A Connector serves the commands it was discovered with while it has an endpoint, Ready or not.
+
+    A workload pod that died, a rollout, an unreachable endpoint: Ready turns False, but its commands
+    stay listed and answer ``503 connector_unavailable`` (which spiff-arena retries) until the workload
+    is back, instead of vanishing (a ``404 command_not_found`` fails the task for good). The operator
+    withdraws the commands (an empty ``status.commands``) when they really are gone: suspended, an
+    invalid spec, a catalog that changed."""
+    return bool((obj.get("status") or {}).get("endpoint")) and bool(command_ids(obj))
 
 
 def command_ids(obj: Mapping[str, Any]) -> frozenset[str]:
@@ -74,8 +78,8 @@ class Claim:
 
 
 def claim_of(obj: Mapping[str, Any]) -> Claim | None:
-    """The ids a Connector serves, or None when it serves none (not :func:`is_ready`)."""
-    if not is_ready(obj):
+    """The ids a Connector serves, or None when it serves none (see :func:`serves`)."""
+    if not serves(obj):
         return None
     meta = obj.get("metadata") or {}
     return Claim(

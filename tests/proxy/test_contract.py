@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector_proxy.contract import Claim, claim_of, is_ready, lost_commands, winners
+from connector_proxy.contract import Claim, claim_of, lost_commands, serves, winners
 from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 
@@ -51,7 +51,18 @@ def _connector(
 def test_a_ready_connector_without_endpoint_claims_nothing() -> None:
     """It serves nothing (no proxy can route to it), so it must not win any id either."""
     assert claim_of(_connector("c", "2026-01-01T00:00:00Z", ["a/A"], endpoint=None)) is None
-    assert not is_ready(_connector("c", "2026-01-01T00:00:00Z", ["a/A"], endpoint=None))
+    assert not serves(_connector("c", "2026-01-01T00:00:00Z", ["a/A"], endpoint=None))
+
+
+def test_a_connector_whose_workload_is_down_keeps_its_commands() -> None:
+    """Ready=False for a dead pod or an unreachable endpoint: its commands stay (and answer 503, which
+    spiff-arena retries) rather than vanish (a 404 fails the task for good)."""
+    down = _connector("c", "2026-01-01T00:00:00Z", ["a/A"], ready=False)
+    assert serves(down)
+    claim = claim_of(down)
+    assert claim is not None and claim.command_ids == frozenset({"a/A"})
+    withdrawn = _connector("c", "2026-01-01T00:00:00Z", [], ready=False)  # suspended, invalid, moved
+    assert not serves(withdrawn) and claim_of(withdrawn) is None
 
 
 def test_malformed_command_ids_are_never_claimed() -> None:
