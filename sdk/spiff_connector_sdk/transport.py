@@ -32,12 +32,14 @@ that uses it, so one transport (and one client) belongs to one event loop. Close
 
 from __future__ import annotations
 
+import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import NoReturn
 
 import aiohttp
 import httpx
+from aiohappyeyeballs import AddrInfoType
 from httpx_aiohttp import AiohttpTransport
 
 __all__ = ["PooledTransport", "pooled_transport", "translate_error"]
@@ -104,10 +106,35 @@ class _TranslatingStream(httpx.AsyncByteStream):
             _reraise(exc)
 
 
-class PooledTransport(AiohttpTransport):
-    """``AiohttpTransport`` with the session settings and error translation described above."""
+def unacked_socket_factory(seconds: float) -> Callable[[AddrInfoType], socket.socket]:
+    """Sockets that fail once sent data stays unacknowledged for ``seconds`` (Linux TCP_USER_TIMEOUT).
 
-    def __init__(self, *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
+    A pooled connection to a peer that vanished (a killed pod: its address black-holes) would
+    otherwise hang until the caller's deadline, however long; a live peer's kernel acknowledges the
+    request at once, however long the peer then takes to answer."""
+
+    def make(addr_info: AddrInfoType) -> socket.socket:
+        family, type_, proto, _, _ = addr_info
+        sock = socket.socket(family=family, type=type_, proto=proto)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, max(1, int(seconds * 1000)))
+        return sock
+
+    return make
+
+
+class PooledTransport(AiohttpTransport):
+    """``AiohttpTransport`` with the session settings and error translation described above;
+    ``unacked_timeout``: see :func:`unacked_socket_factory` (None: the system's default)."""
+
+    def __init__(
+        self,
+        *,
+        verify: ssl.SSLContext | bool = True,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        unacked_timeout: float | None = None,
+    ) -> None:
+        self.unacked_timeout = unacked_timeout
         super().__init__(verify=verify, limits=limits, trust_env=False, client=self._new_session)
 
     def _new_session(self) -> aiohttp.ClientSession:
@@ -116,6 +143,7 @@ class PooledTransport(AiohttpTransport):
             limit=self.limits.max_connections or 0,  # aiohttp: 0 is no limit, like httpx's None
             keepalive_timeout=expiry if expiry is not None else 3600.0,
             ssl=self.ssl_context,
+            socket_factory=unacked_socket_factory(self.unacked_timeout) if self.unacked_timeout else None,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -143,6 +171,8 @@ class PooledTransport(AiohttpTransport):
         return response
 
 
-def pooled_transport(*, verify: ssl.SSLContext | bool = True, limits: httpx.Limits = DEFAULT_LIMITS) -> PooledTransport:
+def pooled_transport(
+    *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits = DEFAULT_LIMITS, unacked_timeout: float | None = None
+) -> PooledTransport:
     """A :class:`PooledTransport`: pass it as ``transport=`` to one long-lived ``httpx.AsyncClient``."""
-    return PooledTransport(verify=verify, limits=limits)
+    return PooledTransport(verify=verify, limits=limits, unacked_timeout=unacked_timeout)

@@ -245,3 +245,33 @@ def test_translate_error(raised: BaseException, expected: type[httpx.TransportEr
 def test_translate_error_keeps_plain_httpx_errors() -> None:
     error = httpx.ReadError("from httpx itself")
     assert translate_error(error) is error
+
+
+def test_unacked_timeout_is_set_on_every_socket() -> None:
+    """A pooled connection to a vanished peer fails after the unacknowledged-data timeout instead of
+    hanging to the caller's deadline (seen with a killed pod behind a Service)."""
+    import socket
+
+    from spiff_connector_sdk.transport import unacked_socket_factory
+
+    make = unacked_socket_factory(2.5)
+    with make((socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", 0))) as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 2500
+
+
+async def test_the_transport_connects_through_its_socket_factory() -> None:
+    import httpx
+
+    from proxytest.servers import serve_in_thread
+    from spiff_connector_sdk.transport import pooled_transport
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        assert scope["type"] in ("http", "lifespan")
+        if scope["type"] == "lifespan":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+
+    with serve_in_thread(app) as url:
+        async with httpx.AsyncClient(transport=pooled_transport(unacked_timeout=3)) as client:
+            assert (await client.get(url)).text == "ok"

@@ -19,6 +19,10 @@ from connector_proxy.secret_files import MountedKey, current
 from spiff_connector_sdk.transport import pooled_transport
 
 logger = logging.getLogger(__name__)
+# A forward whose bytes a workload has not acknowledged within this many seconds fails (503
+# connector_unavailable) instead of hanging to the Connector's deadline: the pod behind a pooled
+# connection was killed. A live workload's kernel acknowledges at once, however long the command runs.
+UNACKED_TIMEOUT = 5.0
 _FORWARDED_HEADERS = {"content-type": "application/json", "user-agent": "spiff-connector-proxy"}
 
 
@@ -70,7 +74,7 @@ class Forwarder:
             limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
             # No client-wide timeout: every forward runs under its Connector's own deadline.
             self._client = httpx.AsyncClient(
-                transport=pooled_transport(limits=limits),
+                transport=pooled_transport(limits=limits, unacked_timeout=UNACKED_TIMEOUT),
                 timeout=None,  # noqa: S113
                 follow_redirects=False,
                 cookies=no_cookie_jar(),
