@@ -21,19 +21,23 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY sdk/ sdk/
 COPY connectors/http/ connectors/http/
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY proxy/ proxy/
 COPY operator/ operator/
 # Non-editable installs (real wheels built from the copied source), then a consistency check and
 # byte-code compiled ahead of time (the root file system is read-only at run time).
-RUN pip install ./sdk ./connectors/http . \
+# Pinned (constraints.txt): two builds of one commit install the same versions.
+RUN pip install --constraint constraints.txt ./sdk ./connectors/http . \
  && pip check \
  && python -m compileall -q /opt/venv/lib
 # What a pip Connector's init container installs beside (connector_operator.manifests): the SDK as a
 # wheel (no index serves it) and the runtime's exact versions as constraints.
 RUN mkdir -p /opt/connector-runtime \
  && pip wheel --no-deps --wheel-dir /opt/connector-runtime/wheels ./sdk \
- && pip freeze --exclude spiff-connector-proxy --exclude spiff-connector-http > /opt/connector-runtime/constraints.txt
+ && pip freeze --exclude spiff-connector-proxy --exclude spiff-connector-http --exclude spiff-connector-sdk \
+    > /opt/connector-runtime/constraints.txt \
+ && python -c "import importlib.metadata as m; print('spiff-connector-sdk==' + m.version('spiff-connector-sdk'))" \
+    >> /opt/connector-runtime/constraints.txt
 
 # ---- final: the interpreter, the virtualenv and nothing else; no compilers, no source tree.
 FROM ${PYTHON_IMAGE} AS final

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: serve test lint typecheck pytest bench clean k8s image e2e cluster-up cluster-down
+.PHONY: serve test lint typecheck pytest bench clean k8s image e2e cluster-up cluster-down lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,14 @@ k8s:
 IMAGE ?= localhost/connector-proxy:dev
 image:
 	tools/node/image.sh --tag $(IMAGE)
+
+# The image's pinned dependency versions (constraints.txt), resolved afresh in a clean virtualenv.
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install --quiet --disable-pip-version-check ./sdk ./connectors/http .
+	{ sed -n '1,2p' constraints.txt; build/lock-venv/bin/pip freeze --exclude spiff-connector-proxy \
+	  --exclude spiff-connector-http --exclude spiff-connector-sdk; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && rm -rf build/lock-venv
 
 # Only the end-to-end install path: the image on a real node, helm install, Connectors in pods.
 e2e: $(STAMP) k8s image
