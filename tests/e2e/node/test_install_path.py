@@ -1,0 +1,239 @@
+"""The whole install path with real containers, in the order a platform team walks it.
+
+helm install from the image built from the Dockerfile; a pip Connector whose packages come from an
+index served here over plain HTTP (one built on the SDK, one community package; one more from a
+Git repository) installed by the init container; the commands listed by the proxy's Service and run
+in the workload pod through it; a Secret rotation rolling the pod; a killed pod failing only its own
+commands; deletion; and ``helm test``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from e2e.conftest import Kubectl
+from e2e.node.conftest import IMAGE_REPOSITORY, IMAGE_TAG, PROXY, RELEASE, Release, rollout, wait
+from node import Node
+
+from proxytest.package_index import FIXTURE_SOURCES, IndexOutage, add_git_repository, build_index, serve_index
+from proxytest.packages import SDK_FIXTURES
+from proxytest.paths import ROOT
+
+
+@pytest.fixture(scope="module")
+def index(node: Node, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The package index, on the node's address (the pods' gateway), over plain http://."""
+    root = build_index(tmp_path_factory.mktemp("index"), FIXTURE_SOURCES)
+    add_git_repository(root, SDK_FIXTURES / "spiff-greeter-connector", "greeter")
+    with serve_index(root, node.node_ip) as url:
+        yield url
+
+
+def _headers(release: Release) -> dict[str, str]:
+    return {"Spiff-Connector-Proxy-Api-Key": release.api_key, "User-Agent": "spiffworkflow-backend"}
+
+
+def _listed(release: Release) -> set[str]:
+    with httpx.Client(timeout=10) as client:
+        answer = client.get(f"{release.proxy_url}/v1/commands", headers=_headers(release))
+    return {c["id"] for c in answer.json()} if answer.status_code == 200 else set()
+
+
+def _do(release: Release, command: str, body: dict[str, Any]) -> httpx.Response:
+    with httpx.Client(timeout=60) as client:
+        return client.post(f"{release.proxy_url}/v1/do/{command}", json=body, headers=_headers(release))
+
+
+def _connector(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(kubectl("get", "connector", name, "-n", namespace, "-o", "json").stdout)
+    return found
+
+
+def _ready(kubectl: Kubectl, namespace: str, name: str) -> bool:
+    conditions = (_connector(kubectl, namespace, name).get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _apply(kubectl: Kubectl, documents: list[dict[str, Any]]) -> None:
+    kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in documents))
+
+
+def _pods(kubectl: Kubectl, namespace: str, selector: str) -> list[dict[str, Any]]:
+    listed = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout)
+    items: list[dict[str, Any]] = listed["items"]
+    return items
+
+
+def test_the_chart_runs_on_the_node(release: Release, kubectl: Kubectl) -> None:
+    for component in ("proxy", "operator"):
+        pods = _pods(kubectl, release.namespace, f"app.kubernetes.io/component={component}")
+        assert pods, component
+        for pod in pods:
+            assert pod["status"]["phase"] == "Running", pod["status"]
+            assert all(c["ready"] for c in pod["status"]["containerStatuses"]), component
+    # The bundled HTTP connector: an image Connector running the project image.
+    wait(lambda: _ready(kubectl, release.namespace, "http"), within=180, what="the http Connector Ready")
+    table = kubectl("get", "connectors", "-n", release.namespace).stdout.splitlines()
+    assert table[1].split()[:5] == ["http", "True", "Ready", "image", "6"], table
+    wait(lambda: "http/GetRequestV2" in _listed(release), within=60, what="http/* listed by the proxy Service")
+    liveness = _do(release, "http/GetRequestV2", {"url": f"http://{PROXY}.{release.namespace}.svc:7004/v1/liveness"})
+    assert liveness.status_code == 200, liveness.text
+    assert liveness.json()["command_response"]["body"] == {"ok": True}
+
+
+def test_helm_test_passes(release: Release, control_plane: Any) -> None:
+    from chart.helm import HELM_4, helm_for
+
+    helm = helm_for(HELM_4)
+    base = ["--kubeconfig", str(control_plane.kubeconfig), "--namespace", release.namespace]
+    result = helm.run("test", RELEASE, *base, "--logs", "--timeout", "180s")
+    assert "Phase:          Succeeded" in result.stdout, result.stdout
+    assert "lists" in result.stdout
+
+
+def _pip_connector(namespace: str, name: str, index: str, requirements: list[str]) -> list[dict[str, Any]]:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{name}-config", "namespace": namespace},
+        "data": {"GREETING": base64.b64encode(b"Hello").decode()},
+    }
+    connector = {
+        "apiVersion": "connectors.spiffworkflow.org/v1alpha1",
+        "kind": "Connector",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "source": {"pip": {"requirements": requirements, "indexUrl": f"{index}/simple/"}},
+            "configFrom": [{"secretRef": {"name": f"{name}-config"}}],
+            "timeoutSeconds": 20,
+        },
+    }
+    return [secret, connector]
+
+
+def test_a_pip_connector_from_a_plain_http_index(release: Release, kubectl: Kubectl, index: str) -> None:
+    """The init container installs from an http:// index (--trusted-host), a package built on the SDK
+    (the image's SDK wheel), and the workload serves its own commands only (no http/*)."""
+    requirements = ["spiff-greeter-connector==1.0.0", "connector-example==0.1.0"]
+    _apply(kubectl, _pip_connector(release.namespace, "greeter", index, requirements))
+    wait(lambda: _ready(kubectl, release.namespace, "greeter"), within=240, what="the pip Connector Ready")
+    status = _connector(kubectl, release.namespace, "greeter")["status"]
+    ids = {c["id"] for c in status["commands"]}
+    assert "greeter/Hello" in ids and "example/Echo" in ids
+    assert not [i for i in ids if i.startswith("http/")], "a pip workload serves the image's bundled commands"
+    assert status["conflicts"] == []
+    rows = {
+        line.split()[0]: line.split()
+        for line in kubectl("get", "connectors", "-n", release.namespace).stdout.splitlines()[1:]
+    }
+    assert rows["greeter"][1:5] == ["True", "Ready", "pip", str(len(ids))]
+
+    wait(lambda: "greeter/Hello" in _listed(release), within=60, what="greeter/Hello listed")
+    answer = _do(release, "greeter/Hello", {"name": "Ada"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()["command_response"]["body"]
+    pods = _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter")
+    assert body["message"] == "Hello, Ada!" and body["host"] in {p["metadata"]["name"] for p in pods}
+
+
+def test_secret_rotation_rolls_the_workload_pod(release: Release, kubectl: Kubectl) -> None:
+    before = {p["metadata"]["name"] for p in _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter")}
+    patch = json.dumps({"data": {"GREETING": base64.b64encode(b"Bonjour").decode()}})
+    kubectl("patch", "secret", "greeter-config", "-n", release.namespace, "--type=merge", "-p", patch)
+
+    def greets_anew() -> bool:
+        answer = _do(release, "greeter/Hello", {"name": "Ada"})
+        body = answer.json().get("command_response", {}).get("body") or {}
+        return answer.status_code == 200 and body.get("message") == "Bonjour, Ada!"
+
+    wait(greets_anew, within=180, what="the rotated greeting")
+    after = {p["metadata"]["name"] for p in _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter")}
+    assert after and not after & before, (before, after)
+
+
+def test_a_killed_workload_pod_fails_only_its_own_commands(release: Release, kubectl: Kubectl) -> None:
+    """While the workload is gone (its replacement cannot install: the index is down), its commands
+    answer 503 connector_unavailable, which spiff-arena retries, and stay listed; other connectors'
+    commands are unaffected; once the workload is back its commands work again."""
+    selector = "app.kubernetes.io/instance=greeter"
+    [pod] = [p["metadata"]["name"] for p in _pods(kubectl, release.namespace, selector)]
+    IndexOutage.down.set()
+    try:
+        kubectl("delete", "pod", pod, "-n", release.namespace, "--wait=true", "--timeout=60s")
+
+        def failing() -> bool:
+            return _do(release, "greeter/Hello", {"name": "Ada"}).status_code != 200
+
+        wait(failing, within=60, what="greeter/Hello failing while its workload is gone")
+        answer = _do(release, "greeter/Hello", {"name": "Ada"})
+        assert (answer.status_code, answer.json()["error"]["error_code"]) == (503, "connector_unavailable")
+        assert "greeter/Hello" in _listed(release)  # still listed: the outage is not a 404
+        neighbour = _do(
+            release, "http/GetRequestV2", {"url": f"http://{PROXY}.{release.namespace}.svc:7004/v1/liveness"}
+        )
+        assert neighbour.status_code == 200, neighbour.text
+    finally:
+        IndexOutage.down.clear()
+
+    def back() -> bool:
+        return _do(release, "greeter/Hello", {"name": "Ada"}).status_code == 200
+
+    wait(back, within=240, every=2, what="the workload back")
+
+
+def test_a_git_requirement_installs(release: Release, kubectl: Kubectl, index: str) -> None:
+    """``pkg @ git+http://...``: the init container needs git (and the index's setuptools to build)."""
+    kubectl("delete", "connector", "greeter", "-n", release.namespace, "--wait=true")
+    requirement = f"spiff-greeter-connector @ git+{index}/git/greeter.git"
+    _apply(kubectl, _pip_connector(release.namespace, "greeter-git", index, [requirement]))
+    wait(lambda: _ready(kubectl, release.namespace, "greeter-git"), within=240, what="the git Connector Ready")
+    wait(lambda: "greeter/Hello" in _listed(release), within=60, what="greeter/Hello listed again")
+    assert _do(release, "greeter/Hello", {"name": "Git"}).json()["command_response"]["body"]["message"] == "Hello, Git!"
+
+
+def test_a_deleted_connector_is_gone_everywhere(release: Release, kubectl: Kubectl) -> None:
+    kubectl("delete", "connector", "greeter-git", "-n", release.namespace, "--wait=true")
+    wait(lambda: "greeter/Hello" not in _listed(release), within=60, what="greeter/Hello withdrawn")
+    answer = _do(release, "greeter/Hello", {"name": "Ada"})
+    assert (answer.status_code, answer.json()["error"]["error_code"]) == (404, "command_not_found")
+
+    def collected() -> bool:
+        names = kubectl("get", "deployments,pods", "-n", release.namespace, "-o", "name").stdout
+        return "connector-greeter" not in names
+
+    wait(collected, within=120, what="the workload collected")
+    rollout(kubectl, release.namespace, PROXY)  # the proxy itself is unaffected
+    assert "http/GetRequestV2" in _listed(release)
+
+
+def test_the_image_installs_the_locked_versions(image_archive: Path) -> None:
+    """Two builds of one commit install the same versions: those of constraints.txt, which the init
+    container of every pip Connector also gets as constraints."""
+    shown = subprocess.run(
+        [
+            "podman",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--no-healthcheck",
+            "--entrypoint",
+            "cat",
+            f"{IMAGE_REPOSITORY}:{IMAGE_TAG}",
+            "/opt/connector-runtime/constraints.txt",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.splitlines()
+    locked = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if not line.startswith("#")]
+    assert sorted(line for line in shown if not line.startswith("spiff-connector-sdk==")) == sorted(locked)
+    assert any(line.startswith("spiff-connector-sdk==") for line in shown)
