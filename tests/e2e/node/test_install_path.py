@@ -66,9 +66,9 @@ def _apply(kubectl: Kubectl, documents: list[dict[str, Any]]) -> None:
 
 
 def _pods(kubectl: Kubectl, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """The pods that are not on their way out (a rolled or deleted pod terminates gracefully for a while)."""
     listed = json.loads(kubectl("get", "pods", "-n", namespace, "-l", selector, "-o", "json").stdout)
-    items: list[dict[str, Any]] = listed["items"]
-    return items
+    return [pod for pod in listed["items"] if not pod["metadata"].get("deletionTimestamp")]
 
 
 def test_the_chart_runs_on_the_node(release: Release, kubectl: Kubectl) -> None:
@@ -154,8 +154,12 @@ def test_secret_rotation_rolls_the_workload_pod(release: Release, kubectl: Kubec
         return answer.status_code == 200 and body.get("message") == "Bonjour, Ada!"
 
     wait(greets_anew, within=180, what="the rotated greeting")
-    after = {p["metadata"]["name"] for p in _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter")}
-    assert after and not after & before, (before, after)
+
+    def rolled() -> bool:
+        after = {p["metadata"]["name"] for p in _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter")}
+        return bool(after) and not after & before
+
+    wait(rolled, within=120, what="the old pod replaced")
 
 
 def test_a_killed_workload_pod_fails_only_its_own_commands(release: Release, kubectl: Kubectl) -> None:
