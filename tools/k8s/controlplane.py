@@ -123,22 +123,22 @@ def _check_binaries(bin_dir: Path) -> None:
 # PKI
 # --------------------------------------------------------------------------------------------------------------------
 
-_PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True)
-class _Issuer:
+class Issuer:
     cert: x509.Certificate
-    key: _PrivateKey
+    key: PrivateKey
 
 
-def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
+def x509_name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
     attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     return x509.Name(attributes)
 
 
-def _write_key(path: Path, key: _PrivateKey) -> None:
+def write_key(path: Path, key: PrivateKey) -> None:
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
@@ -146,20 +146,21 @@ def _write_key(path: Path, key: _PrivateKey) -> None:
     path.chmod(0o600)
 
 
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
+def write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _make_cert(
+def make_cert(
     subject: x509.Name,
-    key: _PrivateKey,
-    issuer: _Issuer | None,
+    key: PrivateKey,
+    issuer: Issuer | None,
     *,
     is_ca: bool = False,
     usages: Sequence[x509.ObjectIdentifier] = (),
     dns_names: Sequence[str] = (),
     ip_addresses: Sequence[str] = (),
     days: int = 365,
+    subject_key_identifier: bool = True,
 ) -> x509.Certificate:
     now = datetime.datetime.now(datetime.UTC)
     signer_cert_name = issuer.cert.subject if issuer else subject
@@ -187,8 +188,9 @@ def _make_cert(
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
+    if subject_key_identifier:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     if issuer is not None:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
@@ -202,7 +204,7 @@ def _make_cert(
     return builder.sign(signer_key, hashes.SHA256())
 
 
-def _new_ec_key() -> ec.EllipticCurvePrivateKey:
+def new_ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
@@ -240,23 +242,23 @@ class Pki:
         self.directory.chmod(0o700)
         server, client = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 
-        def issue_ca(stem: str, common_name: str) -> _Issuer:
-            key = _new_ec_key()
-            cert = _make_cert(_name(common_name), key, None, is_ca=True, days=3650)
-            _write_key(self.path(f"{stem}.key"), key)
-            _write_cert(self.path(f"{stem}.crt"), cert)
-            return _Issuer(cert, key)
+        def issue_ca(stem: str, common_name: str) -> Issuer:
+            key = new_ec_key()
+            cert = make_cert(x509_name(common_name), key, None, is_ca=True, days=3650)
+            write_key(self.path(f"{stem}.key"), key)
+            write_cert(self.path(f"{stem}.crt"), cert)
+            return Issuer(cert, key)
 
-        def issue(stem: str, issuer: _Issuer, subject: x509.Name, **kwargs: Any) -> None:
-            key = _new_ec_key()
-            _write_key(self.path(f"{stem}.key"), key)
-            _write_cert(self.path(f"{stem}.crt"), _make_cert(subject, key, issuer, **kwargs))
+        def issue(stem: str, issuer: Issuer, subject: x509.Name, **kwargs: Any) -> None:
+            key = new_ec_key()
+            write_key(self.path(f"{stem}.key"), key)
+            write_cert(self.path(f"{stem}.crt"), make_cert(subject, key, issuer, **kwargs))
 
         ca = issue_ca("ca", f"{CLUSTER_NAME}-ca")
         issue(
             "apiserver",
             ca,
-            _name("kube-apiserver"),
+            x509_name("kube-apiserver"),
             usages=[server],
             dns_names=[
                 "localhost",
@@ -267,21 +269,21 @@ class Pki:
             ],
             ip_addresses=["127.0.0.1", "::1", service_cluster_ip],
         )
-        issue("admin", ca, _name("kubernetes-admin", ["system:masters"]), usages=[client])
-        issue("controller-manager", ca, _name("system:kube-controller-manager"), usages=[client])
+        issue("admin", ca, x509_name("kubernetes-admin", ["system:masters"]), usages=[client])
+        issue("controller-manager", ca, x509_name("system:kube-controller-manager"), usages=[client])
         issue(
             "controller-manager-serving",
             ca,
-            _name("kube-controller-manager"),
+            x509_name("kube-controller-manager"),
             usages=[server],
             dns_names=["localhost"],
             ip_addresses=["127.0.0.1"],
         )
         front_proxy_ca = issue_ca("front-proxy-ca", f"{CLUSTER_NAME}-front-proxy-ca")
-        issue("front-proxy-client", front_proxy_ca, _name("front-proxy-client"), usages=[client])
+        issue("front-proxy-client", front_proxy_ca, x509_name("front-proxy-client"), usages=[client])
 
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _write_key(self.path("sa.key"), sa_key)
+        write_key(self.path("sa.key"), sa_key)
         self.path("sa.pub").write_bytes(
             sa_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -290,7 +292,18 @@ class Pki:
         self.path("complete").write_text("ok\n", encoding="utf-8")
 
 
-def _kubeconfig_yaml(server: str, ca: Path, cert: Path, key: Path, user: str) -> str:
+def kubeconfig_yaml(
+    server: str,
+    ca: Path,
+    cert: Path,
+    key: Path,
+    user: str,
+    *,
+    cluster: str = CLUSTER_NAME,
+    namespace: str | None = "default",
+) -> str:
+    """A kubeconfig for ``user`` with embedded certificates; its context names ``namespace`` unless None."""
+
     def b64(path: Path) -> str:
         return base64.b64encode(path.read_bytes()).decode("ascii")
 
@@ -298,7 +311,7 @@ def _kubeconfig_yaml(server: str, ca: Path, cert: Path, key: Path, user: str) ->
         "apiVersion: v1\n"
         "kind: Config\n"
         "clusters:\n"
-        f"- name: {CLUSTER_NAME}\n"
+        f"- name: {cluster}\n"
         "  cluster:\n"
         f"    server: {server}\n"
         f"    certificate-authority-data: {b64(ca)}\n"
@@ -308,20 +321,21 @@ def _kubeconfig_yaml(server: str, ca: Path, cert: Path, key: Path, user: str) ->
         f"    client-certificate-data: {b64(cert)}\n"
         f"    client-key-data: {b64(key)}\n"
         "contexts:\n"
-        f"- name: {user}@{CLUSTER_NAME}\n"
+        f"- name: {user}@{cluster}\n"
         "  context:\n"
-        f"    cluster: {CLUSTER_NAME}\n"
+        f"    cluster: {cluster}\n"
         f"    user: {user}\n"
-        "    namespace: default\n"
-        f"current-context: {user}@{CLUSTER_NAME}\n"
+        + (f"    namespace: {namespace}\n" if namespace is not None else "")
+        + f"current-context: {user}@{cluster}\n"
     )
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_file(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` (through a temporary file, replaced atomically) with permission bits ``mode``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o600)
+    tmp.chmod(mode)
     tmp.replace(path)
 
 
@@ -352,7 +366,7 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
-def _pid_runs(pid: int, executable: str) -> bool:
+def pid_runs(pid: int, executable: str) -> bool:
     """True when ``pid`` is alive and was started from ``executable`` (guards against reused pids)."""
     if not _pid_alive(pid):
         return False
@@ -363,8 +377,8 @@ def _pid_runs(pid: int, executable: str) -> bool:
     return argv0 == executable
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    """The last ``lines`` lines of a log file ("" if it does not exist)."""
+def tail(path: Path, lines: int = 40, *, heading: bool = False) -> str:
+    """The last ``lines`` lines of a log file ("" if it does not exist), after a line naming it if ``heading``."""
     try:
         with path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -373,7 +387,29 @@ def tail(path: Path, lines: int = 40) -> str:
             data = handle.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    return "\n".join(data.splitlines()[-lines:])
+    text = "\n".join(data.splitlines()[-lines:])
+    return f"---- tail of {path}:\n{text}" if heading else text
+
+
+def spawn(name: str, argv: list[str], log_path: Path, *, detach: bool) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with its output appended to ``log_path``, after a line saying when ``name`` started and how.
+
+    ``detach`` starts it in a session of its own, so that it outlives this Python process.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log: IO[bytes]
+    with log_path.open("ab") as log:
+        stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        log.write(f"---- {stamp} starting {name}: {' '.join(argv)}\n".encode())
+        log.flush()
+        return subprocess.Popen(  # noqa: S603 - argv built from our own binaries and flags
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+            close_fds=True,
+        )
 
 
 @dataclass
@@ -385,26 +421,13 @@ class _Process:
     popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, *, detach: bool) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log: IO[bytes]
-        with self.log_path.open("ab") as log:
-            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            log.write(f"---- {stamp} starting {self.name}: {' '.join(self.argv)}\n".encode())
-            log.flush()
-            self.popen = subprocess.Popen(  # noqa: S603 - argv built from our own binaries and flags
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=detach,
-                close_fds=True,
-            )
+        self.popen = spawn(self.name, self.argv, self.log_path, detach=detach)
         self.pid = self.popen.pid
 
     def running(self) -> bool:
         if self.popen is not None:
             return self.popen.poll() is None
-        return self.pid is not None and _pid_runs(self.pid, self.argv[0])
+        return self.pid is not None and pid_runs(self.pid, self.argv[0])
 
     def exit_code(self) -> int | None:
         return self.popen.poll() if self.popen is not None else None
@@ -742,9 +765,10 @@ class ControlPlane:
     def _start_apiserver(self) -> None:
         self.apiserver_port = free_port()
         pki = self.pki
-        _write_private(
+        write_file(
             self.kubeconfig,
-            _kubeconfig_yaml(self.server, pki.ca_cert, pki.admin_cert, pki.admin_key, "kubernetes-admin"),
+            kubeconfig_yaml(self.server, pki.ca_cert, pki.admin_cert, pki.admin_key, "kubernetes-admin"),
+            0o600,
         )
         argv = [
             str(self.bin_dir / "kube-apiserver"),
@@ -786,15 +810,16 @@ class ControlPlane:
         self.controller_manager_port = free_port()
         pki = self.pki
         kubeconfig = self.state_dir / "controller-manager.kubeconfig"
-        _write_private(
+        write_file(
             kubeconfig,
-            _kubeconfig_yaml(
+            kubeconfig_yaml(
                 self.server,
                 pki.ca_cert,
                 pki.path("controller-manager.crt"),
                 pki.path("controller-manager.key"),
                 "system:kube-controller-manager",
             ),
+            0o600,
         )
         argv = [
             str(self.bin_dir / "kube-controller-manager"),

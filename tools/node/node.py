@@ -26,7 +26,6 @@ Library use::
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import datetime
 import hashlib
@@ -54,12 +53,30 @@ from typing import Any, Self
 import httpx
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+if importlib.util.find_spec("controlplane") is None:  # run as a script: tools/k8s is not on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "k8s"))
+
+import controlplane
+from controlplane import (
+    BUILD_SCRIPT,
+    Issuer,
+    kubeconfig_yaml,
+    make_cert,
+    new_ec_key,
+    pid_runs,
+    spawn,
+    tail,
+    write_cert,
+    write_file,
+    write_key,
+    x509_name,
+)
 
 TOOLS_DIR = Path(__file__).resolve().parent
-BUILD_SCRIPT = TOOLS_DIR.parent / "k8s" / "build.sh"
 CLUSTER_DNS_SCRIPT = TOOLS_DIR / "cluster_dns.py"
 
 STATE_MARKER = ".spiff-node"
@@ -178,14 +195,6 @@ def wait_until(
         time.sleep(interval)
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        data = path.read_bytes()[-64 * 1024 :].decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return f"---- tail of {path}:\n" + "\n".join(data.splitlines()[-lines:])
-
-
 def read_sysctl(name: str) -> str | None:
     try:
         return (Path("/proc/sys") / name).read_text(encoding="ascii").strip()
@@ -231,16 +240,6 @@ def dns_query(server: str, name: str, port: int = DNS_PORT, timeout: float = 1.0
     return flags & 0xF, answers
 
 
-def pid_runs(pid: int, executable: str) -> bool:
-    """True when ``pid`` is alive, not a zombie, and was started from ``executable``."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"] and argv0 == executable
-
-
 def which(name: str, extra_dirs: Sequence[Path] = ()) -> Path | None:
     path = os.pathsep.join([*map(str, extra_dirs), os.environ.get("PATH", ""), "/usr/local/sbin:/usr/sbin:/sbin"])
     found = shutil.which(name, path=path)
@@ -250,19 +249,6 @@ def which(name: str, extra_dirs: Sequence[Path] = ()) -> Path | None:
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "spiff-connector-proxy" / "node"
-
-
-def default_bin_dir() -> Path:
-    result = run(["bash", str(BUILD_SCRIPT), "--print-dir"], timeout=30)
-    return Path(result.stdout.strip().splitlines()[-1])
-
-
-def write_file(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    tmp.replace(path)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -284,60 +270,18 @@ def issue_client_cert(
     ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise NodeError(f"unsupported CA key type in {ca_key_path}")
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
-        + [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key_bytes = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    key = new_ec_key()
+    cert = make_cert(
+        x509_name(common_name, organizations),
+        key,
+        Issuer(ca_cert, ca_key),
+        usages=[ExtendedKeyUsageOID.CLIENT_AUTH],
+        days=days,
+        subject_key_identifier=False,
     )
     key_path.parent.mkdir(parents=True, exist_ok=True)
-    key_path.write_bytes(key_bytes)
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def kubeconfig_yaml(server: str, ca: Path, cert: Path, key: Path, user: str) -> str:
-    def b64(path: Path) -> str:
-        return base64.b64encode(path.read_bytes()).decode("ascii")
-
-    return (
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: local\n  cluster:\n    server: {server}\n    certificate-authority-data: {b64(ca)}\n"
-        f"users:\n- name: {user}\n  user:\n    client-certificate-data: {b64(cert)}\n"
-        f"    client-key-data: {b64(key)}\n"
-        f"contexts:\n- name: {user}@local\n  context:\n    cluster: local\n    user: {user}\n"
-        f"current-context: {user}@local\n"
-    )
+    write_key(key_path, key)
+    write_cert(cert_path, cert)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -450,19 +394,7 @@ class Process:
     pid: int | None = None
 
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as handle:
-            stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            handle.write(f"---- {stamp} starting {self.name}: {' '.join(self.argv)}\n".encode())
-            handle.flush()
-            popen = subprocess.Popen(  # noqa: S603 - argv built from our own binaries and flags
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+        popen = spawn(self.name, self.argv, self.log_path, detach=True)
         self.pid = popen.pid
         # Detached on purpose: `up` returns while it runs and `down` stops it by pid (running() reaps it when
         # it is our child). Marking the Popen finished keeps it from warning about a still running child.
@@ -524,19 +456,19 @@ class ControlPlaneInfo:
     def load(cls, state_dir: Path | str) -> ControlPlaneInfo:
         path = Path(state_dir).absolute()
         try:
-            data = json.loads((path / "state.json").read_text(encoding="utf-8"))
+            data = json.loads((path / controlplane.STATE_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise NodeError(f"no control plane state in {path} (start one with tools/k8s/controlplane.py up)") from exc
-        pki = path / "pki"
+        pki = controlplane.Pki(path / "pki")
         info = cls(
             state_dir=path,
             server=str(data["server"]),
             service_cidr=str(data["service_cidr"]),
             kubeconfig=Path(data["kubeconfig"]),
-            ca_cert=pki / "ca.crt",
-            ca_key=pki / "ca.key",
-            admin_cert=pki / "admin.crt",
-            admin_key=pki / "admin.key",
+            ca_cert=pki.ca_cert,
+            ca_key=pki.ca_key,
+            admin_cert=pki.admin_cert,
+            admin_key=pki.admin_key,
         )
         for file in (info.ca_cert, info.ca_key, info.admin_cert, info.admin_key):
             if not file.is_file():
@@ -786,8 +718,12 @@ class Node:
             sub.mkdir(parents=True, exist_ok=True)
 
     def _binaries(self) -> dict[str, Path]:
-        bin_dir = self.bin_dir if self.bin_dir is not None else default_bin_dir()
-        self.bin_dir = bin_dir
+        if self.bin_dir is None:
+            try:
+                self.bin_dir = controlplane.default_bin_dir()
+            except (controlplane.ControlPlaneError, subprocess.SubprocessError, OSError) as exc:
+                raise NodeError(f"cannot get the bin directory from {BUILD_SCRIPT} --print-dir: {exc}") from exc
+        bin_dir = self.bin_dir
         found: dict[str, Path] = {}
         for name in ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ip"):
             path = which(name)
@@ -991,7 +927,7 @@ class Node:
                 issue_client_cert(cp.ca_cert, cp.ca_key, common_name, groups, cert, key)
             write_file(
                 self.state_dir / f"{name}.kubeconfig",
-                kubeconfig_yaml(cp.server, cp.ca_cert, cert, key, common_name),
+                kubeconfig_yaml(cp.server, cp.ca_cert, cert, key, common_name, cluster="local", namespace=None),
                 0o600,
             )
 
@@ -1203,10 +1139,10 @@ disabled_plugins = [
 
         def ready() -> bool:
             if not proc.running():
-                raise NodeError(f"containerd exited\n{tail(proc.log_path)}")
+                raise NodeError(f"containerd exited\n{tail(proc.log_path, heading=True)}")
             return self._containerd_ready()
 
-        wait_until("containerd ready", ready, 30.0, 0.2, lambda: tail(proc.log_path))
+        wait_until("containerd ready", ready, 30.0, 0.2, lambda: tail(proc.log_path, heading=True))
 
     def _containerd_ready(self) -> bool:
         if not CONTAINERD_SOCKET.exists():
@@ -1240,7 +1176,7 @@ disabled_plugins = [
             nonlocal last
             for name, proc in self.processes.items():
                 if not proc.running():
-                    raise NodeError(f"{name} exited\n{tail(proc.log_path)}")
+                    raise NodeError(f"{name} exited\n{tail(proc.log_path, heading=True)}")
             try:
                 response = client.get(f"/api/v1/nodes/{self.node_name}")
             except httpx.HTTPError as exc:
@@ -1258,7 +1194,11 @@ disabled_plugins = [
 
         with cp.client(5.0) as client:
             wait_until(
-                f"Node {self.node_name} Ready", ready, timeout, 0.5, lambda: f"last: {last}\n{tail(kubelet.log_path)}"
+                f"Node {self.node_name} Ready",
+                ready,
+                timeout,
+                0.5,
+                lambda: f"last: {last}\n{tail(kubelet.log_path, heading=True)}",
             )
 
     def _wait_cluster_dns(self, timeout: float) -> None:
@@ -1270,7 +1210,7 @@ disabled_plugins = [
         def answers() -> bool:
             nonlocal last
             if not proc.running():
-                raise NodeError(f"cluster-dns exited\n{tail(proc.log_path)}")
+                raise NodeError(f"cluster-dns exited\n{tail(proc.log_path, heading=True)}")
             last = dns_query(self.node_ip, name)
             return last is not None and last[0] == 0 and last[1] > 0
 
@@ -1279,7 +1219,7 @@ disabled_plugins = [
             answers,
             timeout,
             0.2,
-            lambda: f"last (rcode, answers): {last}\n{tail(proc.log_path)}",
+            lambda: f"last (rcode, answers): {last}\n{tail(proc.log_path, heading=True)}",
         )
 
     def _wait_http_ok(self, name: str, url: str, timeout: float) -> None:
@@ -1287,12 +1227,12 @@ disabled_plugins = [
 
         def ok() -> bool:
             if not proc.running():
-                raise NodeError(f"{name} exited\n{tail(proc.log_path)}")
+                raise NodeError(f"{name} exited\n{tail(proc.log_path, heading=True)}")
             with contextlib.suppress(httpx.HTTPError):
                 return httpx.get(url, timeout=2.0).status_code == 200
             return False
 
-        wait_until(f"{name} healthy at {url}", ok, timeout, 0.5, lambda: tail(proc.log_path))
+        wait_until(f"{name} healthy at {url}", ok, timeout, 0.5, lambda: tail(proc.log_path, heading=True))
 
     # ---- teardown ---------------------------------------------------------------------------------------------
 
