@@ -148,3 +148,15 @@ async def test_the_charts_rbac_is_all_the_operator_and_the_proxy_need(
 
         await until(listed)
         assert operator.returncode is None
+
+
+async def test_a_helm_managed_crd_is_adopted_and_kept(helm: ClusterHelm, kubectl: Kubectl) -> None:
+    """crds.managed=true, as the chart README documents it: --take-ownership adopts the CRD that
+    crds/ installed, every upgrade applies it, and uninstall keeps it (resource-policy keep)."""
+    crd = "customresourcedefinition/connectors.connectors.spiffworkflow.org"
+    helm("install", RELEASE, str(CHART), "--set", "crds.managed=true", "--set", "proxy.replicas=1", "--take-ownership")
+    annotations = kubectl("get", crd, "-o", "jsonpath={.metadata.annotations}").stdout
+    assert '"helm.sh/resource-policy":"keep"' in annotations and '"meta.helm.sh/release-name":"cp"' in annotations
+    helm("upgrade", RELEASE, str(CHART), "--set", "crds.managed=true", "--set", "proxy.replicas=2")
+    helm("uninstall", RELEASE, "--wait", "--timeout", "60s")
+    assert kubectl("get", crd, "-o", "name").stdout.strip().endswith("/connectors.connectors.spiffworkflow.org")

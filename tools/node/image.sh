@@ -16,6 +16,7 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "${SCRIPT_DIR}/../.." && pwd)"
 
 BASE_TAG="${SPIFF_BASE_IMAGE:-localhost/spiff-python-base:bookworm}"
+BASE_IMAGE="${SPIFF_PYTHON_IMAGE:-}"
 IMAGE_TAG="${SPIFF_IMAGE:-localhost/connector-proxy:dev}"
 SUITE="bookworm"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -31,6 +32,8 @@ Usage: tools/node/image.sh [options] [CONTEXT_DIR]
   CONTEXT_DIR           build context holding the Dockerfile (default: the repository root)
   --tag TAG             project image tag (default localhost/connector-proxy:dev, or $SPIFF_IMAGE)
   --base-tag TAG        stand-in base image tag (default localhost/spiff-python-base:bookworm)
+  --base-image REF      build on this base instead of the stand-in, pulled if missing: where a registry is
+                        reachable, the Dockerfile's own python:3.11-slim-bookworm (or $SPIFF_PYTHON_IMAGE)
   --rebuild-base        rebuild the stand-in base image even if it exists
   --export FILE         also save the image as a docker archive to FILE (for `ctr images import`)
   --import              also import it into containerd's k8s.io namespace (containerd must be running)
@@ -56,6 +59,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --tag) [[ $# -ge 2 ]] || die "--tag needs a value"; IMAGE_TAG="$2"; shift 2 ;;
     --base-tag) [[ $# -ge 2 ]] || die "--base-tag needs a value"; BASE_TAG="$2"; shift 2 ;;
+    --base-image) [[ $# -ge 2 ]] || die "--base-image needs a value"; BASE_IMAGE="$2"; shift 2 ;;
     --rebuild-base) rebuild_base=1; shift ;;
     --export) [[ $# -ge 2 ]] || die "--export needs a value"; export_file="$2"; shift 2 ;;
     --import) do_import=1; shift ;;
@@ -130,7 +134,12 @@ finish podman-config
 [[ "${stop_after}" == setup ]] && { printf '%s\n' "${IMAGE_TAG}"; exit 0; }
 
 # ---- 3. stand-in base image -------------------------------------------------------------------
-if [[ "${rebuild_base}" == 0 ]] && podman image exists "${BASE_TAG}"; then
+if [[ -n "${BASE_IMAGE}" ]]; then
+  begin "base image ${BASE_IMAGE}"
+  podman image exists "${BASE_IMAGE}" || timeout 900 podman pull "${BASE_IMAGE}" >&2 || die "podman pull ${BASE_IMAGE} failed"
+  BASE_TAG="${BASE_IMAGE}"
+  finish base-image
+elif [[ "${rebuild_base}" == 0 ]] && podman image exists "${BASE_TAG}"; then
   log "base image ${BASE_TAG} exists (use --rebuild-base to rebuild)"
 else
   begin "building base image ${BASE_TAG} with debootstrap (${SUITE}, ${MIRROR})"
