@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,72 @@ def test_a_deleted_connector_is_gone_everywhere(release: Release, kubectl: Kubec
     wait(collected, within=120, what="the workload collected")
     rollout(kubectl, release.namespace, PROXY)  # the proxy itself is unaffected
     assert "http/GetRequestV2" in _listed(release)
+
+
+def test_an_image_connector_runs_its_own_image(
+    release: Release, kubectl: Kubectl, node: Node, index: str, tmp_path: Path
+) -> None:
+    """An image Connector: an image of a connector author's own (the project image with the SDK-built
+    fixture package installed) runs as the workload and serves its commands through the proxy."""
+    context = tmp_path / "context"
+    context.mkdir()
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(context),
+            str(SDK_FIXTURES / "spiff-greeter-connector"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr
+    (context / "Containerfile").write_text(
+        f"FROM {IMAGE_REPOSITORY}:{IMAGE_TAG}\n"
+        "COPY *.whl /tmp/wheels/\n"
+        "USER 0:0\n"
+        "RUN pip install --no-deps --no-index /tmp/wheels/*.whl && rm -rf /tmp/wheels\n"
+        "USER 10001:10001\n"
+        "ENV CONNECTOR_PROXY_DISABLED_CONNECTORS='[\"http\"]'\n"
+    )
+    tag = "localhost/greeter-connector:dev"
+    archive = tmp_path / "greeter.tar"
+    for command in (
+        ["podman", "build", "--pull=never", "--network", "none", "--format", "docker", "-t", tag, str(context)],
+        ["podman", "save", "--format", "docker-archive", "-o", str(archive), tag],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+    node.load_image(archive)
+    _apply(
+        kubectl,
+        [
+            {
+                "apiVersion": "connectors.spiffworkflow.org/v1alpha1",
+                "kind": "Connector",
+                "metadata": {"name": "greeter-image", "namespace": release.namespace},
+                "spec": {"source": {"image": {"ref": tag}}, "config": [{"name": "GREETING", "value": "Hi"}]},
+            }
+        ],
+    )
+    wait(lambda: _ready(kubectl, release.namespace, "greeter-image"), within=180, what="the image Connector Ready")
+    status = _connector(kubectl, release.namespace, "greeter-image")["status"]
+    assert status["sourceKind"] == "image" and {c["id"] for c in status["commands"]} == {"greeter/Hello"}
+    wait(lambda: "greeter/Hello" in _listed(release), within=60, what="greeter/Hello listed from the image")
+    body = _do(release, "greeter/Hello", {"name": "Ada"}).json()["command_response"]["body"]
+    pods = {
+        p["metadata"]["name"] for p in _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter-image")
+    }
+    assert body["message"] == "Hi, Ada!" and body["host"] in pods
+    kubectl("delete", "connector", "greeter-image", "-n", release.namespace, "--wait=true")
 
 
 def test_the_image_installs_the_locked_versions(image_archive: Path) -> None:
