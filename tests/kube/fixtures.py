@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 T = TypeVar("T")
 KUBECONFIG_PATH = Path(tempfile.gettempdir()) / f"kube-emulator-{os.getpid()}.kubeconfig"
-ORIGINAL_KUBECONFIG = os.environ.get("KUBECONFIG")  # e.g. for an opt-in real-cluster suite
 CONTEXT = "kmock"
 DEFAULT_TIMEOUT = 10.0
 

@@ -85,8 +85,6 @@ class IndexOutage:
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
     def do_GET(self) -> None:
         if IndexOutage.down.is_set():
             self.send_error(503, "index outage")
@@ -94,7 +92,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         super().do_GET()
 
     def log_message(self, format: str, *args: object) -> None:
-        _QuietHandler.requests.append(self.path)
+        """Silent: pip's requests are no test output."""
 
 
 FIXTURE_SOURCES = [FIXTURES / "connector-example", SDK_FIXTURES / "spiff-greeter-connector"]

@@ -61,7 +61,6 @@ class Release:
     namespace: str
     proxy_url: str
     api_key: str
-    kubectl: Kubectl
 
 
 def rollout(kubectl: Kubectl, namespace: str, deployment: str, timeout: int = 240) -> None:
@@ -86,7 +85,7 @@ def release(node: Node, control_plane: ControlPlane, kubectl: Kubectl) -> Iterat
         ip = kubectl("get", "service", PROXY, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
         secret = f"{PROXY}-keys"
         raw = kubectl("get", "secret", secret, "-n", NAMESPACE, "-o", "jsonpath={.data.api-key}").stdout
-        yield Release(NAMESPACE, f"http://{ip}:7004", base64.b64decode(raw).decode(), kubectl)
+        yield Release(NAMESPACE, f"http://{ip}:7004", base64.b64decode(raw).decode())
     finally:
         helm.run("uninstall", RELEASE, *base, "--wait", "--timeout", "120s", check=False)
         kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s", check=False)
