@@ -22,6 +22,7 @@ from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
 from connector_proxy.logging_setup import install_log_redaction
+from connector_proxy.paths import NormalisedPaths
 from connector_proxy.registry import Registry
 from connector_proxy.routers import auth, catalog, do, health
 from connector_proxy.settings import Settings
@@ -79,17 +80,26 @@ class ProxyApp(FastAPI):
     Everything the fast path does not answer goes through FastAPI as usual.
     """
 
-    def __init__(self, *, proxy_state: ProxyState, api_key: str | None, max_request_bytes: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        proxy_state: ProxyState,
+        api_key: str | None,
+        max_request_bytes: int,
+        path_prefix: str = "",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._proxy_state = proxy_state
         self._api_key = api_key
         self._max_request_bytes = max_request_bytes
+        self._path_prefix = path_prefix
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = FastPath(super().build_middleware_stack(), self._proxy_state, self._max_request_bytes)
-        if self._api_key is not None:  # outermost: it guards the fast path too
+        if self._api_key is not None:  # it guards the fast path too
             app = ApiKeyMiddleware(app, api_key=self._api_key)
-        return app
+        return NormalisedPaths(app, self._path_prefix)  # outermost: every layer sees the same path
 
 
 def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors | None = None) -> FastAPI:
@@ -129,6 +139,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         proxy_state=state,
         api_key=settings.api_key.get_secret_value() if settings.api_key is not None else None,
         max_request_bytes=settings.max_request_bytes,
+        path_prefix=settings.path_prefix,
         title="spiff-arena connector proxy",
         version=__version__,
         description=DESCRIPTION,

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         le=1024**3,
         description="Largest /v1/do request body accepted (bytes); larger ones get 413 request_too_large.",
     )
+    path_prefix: str = Field(
+        "",
+        pattern=r"^(/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*$",
+        description="A path prefix the proxy is served under (e.g. /connector-proxy behind an ingress path): "
+        "removed from every request path. Runs of slashes (a proxy URL ending in /) are collapsed in any case.",
+    )
     thread_pool_size: int = Field(32, ge=1, le=1024, description="Threads for synchronous (community) connectors.")
     config: dict[str, Any] = Field(
         default_factory=dict, repr=False, description="JSON object handed to connectors as their config mapping."

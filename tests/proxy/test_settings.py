@@ -71,6 +71,8 @@ def test_empty_api_key_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -
         ("CONNECTOR_PROXY_NAMESPACES", "team-*"),
         ("CONNECTOR_PROXY_NAMESPACES", "Team-A"),
         ("CONNECTOR_PROXY_MAX_REQUEST_BYTES", "10"),
+        ("CONNECTOR_PROXY_PATH_PREFIX", "/connector-proxy/"),
+        ("CONNECTOR_PROXY_PATH_PREFIX", "connector-proxy"),
         ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "spiff.example.com/api"),
         ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://ok.example/cb,ftp://files.example/"),
         ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://spiff.example.com/cb?token=x"),
