@@ -374,7 +374,9 @@ def pid_runs(pid: int, executable: str) -> bool:
         argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
     except OSError:
         return True  # no /proc: trust the pid
-    return argv0 == executable
+    # Empty while the kernel is still loading the new program: right after Popen returns (its
+    # close-on-exec pipe closes before the new argv is in place), a large binary can be seen so.
+    return argv0 in (executable, "")
 
 
 def tail(path: Path, lines: int = 40, *, heading: bool = False) -> str:

@@ -46,12 +46,13 @@ def image_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="package")
 def node(control_plane: ControlPlane, image_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    joined = Node(control_plane.state_dir, tmp_path_factory.mktemp("node"), default_bin_dir()).up()
+    joined = Node(control_plane.state_dir, tmp_path_factory.mktemp("node"), default_bin_dir())
     try:
+        joined.up()
         joined.load_image(image_archive)
         yield joined
     finally:
-        joined.down()
+        joined.down()  # also after a failed start: nothing it started may outlive the session
 
 
 @dataclass(frozen=True)
