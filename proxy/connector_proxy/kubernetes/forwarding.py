@@ -6,6 +6,7 @@ import asyncio
 import http.cookiejar
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -49,6 +50,11 @@ class RemoteConnector:
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.concurrency)
+
+    @property
+    def identity(self) -> tuple[str, str, float, int, Path | None]:
+        """What a registry rebuild keeps this workload's connector (and its slots in flight) by."""
+        return (self.key, self.endpoint, self.timeout, self.concurrency, self.api_key.path if self.api_key else None)
 
     def headers(self) -> dict[str, str]:
         headers = dict(_FORWARDED_HEADERS)

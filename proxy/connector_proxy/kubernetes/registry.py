@@ -49,12 +49,8 @@ class RemoteRegistryBuilder:
         timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS) + self.timeout_margin
         concurrency = int(spec.get("concurrency") or DEFAULT_CONCURRENCY)
         endpoint = str((obj.get("status") or {})["endpoint"]).rstrip("/")
-        api_key = read_api_key(obj, self.secrets_dir)
-        identity = (key_of(obj), endpoint, timeout, concurrency, api_key.path if api_key else None)
-        remote = self._remotes.get(identity)
-        if remote is None:
-            remote = RemoteConnector(key_of(obj), endpoint, timeout, concurrency, api_key)
-        return remote
+        candidate = RemoteConnector(key_of(obj), endpoint, timeout, concurrency, read_api_key(obj, self.secrets_dir))
+        return self._remotes.get(candidate.identity, candidate)
 
     def build(
         self,
@@ -72,8 +68,7 @@ class RemoteRegistryBuilder:
         auths: list[AuthEntry] = list(local_auths)
         for obj, _ in sorted(claims, key=lambda pair: pair[1].rank):
             remote = self._remote(obj)
-            path = remote.api_key.path if remote.api_key else None
-            remotes[(remote.key, remote.endpoint, remote.timeout, remote.concurrency, path)] = remote
+            remotes[remote.identity] = remote
             status = obj.get("status") or {}
             for entry in status.get("commands") or []:
                 command_id = entry.get("id") if isinstance(entry, Mapping) else None
