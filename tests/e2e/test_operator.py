@@ -17,6 +17,7 @@ from e2e.conftest import Kubectl
 from e2e.realkube import ClusterApiError, Operators, RealCluster
 from kube.connectors import (
     KIND,
+    assert_owned_workload,
     catalog_of,
     condition,
     connector,
@@ -117,11 +118,7 @@ async def test_pip_source_gets_an_owned_workload(kube: RealCluster, operators: O
     deployment = await until(lambda: deployment_of(kube, "pipped"))
     # The operator creates the Deployment, then the Service.
     service = await until(lambda: kube.get("v1", "Service", kube.namespace, "connector-pipped"))
-    for obj in (deployment, service):
-        assert obj is not None
-        refs = obj["metadata"]["ownerReferences"]
-        assert refs[0]["uid"] == owner["metadata"]["uid"] and refs[0]["controller"] is True
-        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "pipped"
+    assert_owned_workload(owner, "pipped", deployment, service)
     assert "t0k3n-value" not in str(deployment)
     await wait_for(kube, "pipped", "Ready", "False")
 

@@ -16,6 +16,7 @@ from contextlib import ExitStack
 import pytest
 from kube.connectors import (
     KIND,
+    assert_owned_workload,
     catalog_of,
     condition,
     connector,
@@ -88,11 +89,7 @@ async def test_pip_source_gets_an_owned_workload_then_discovery(cluster: KubeEmu
     owner = (await cluster.get(API_VERSION, KIND, NS, "pipped")) or {}
     deployment = await eventually(lambda: cluster.get("apps/v1", "Deployment", NS, "connector-pipped"))
     service = await cluster.get("v1", "Service", NS, "connector-pipped")
-    for obj in (deployment, service):
-        assert obj is not None
-        refs = obj["metadata"]["ownerReferences"]
-        assert refs[0]["uid"] == owner["metadata"]["uid"] and refs[0]["controller"] is True
-        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "pipped"
+    assert_owned_workload(owner, "pipped", deployment, service)
     assert "t0k3n-value" not in str(deployment)
     await mark_available(cluster, "pipped")
     status = await wait_condition(cluster, "pipped", "Ready", "True")

@@ -59,6 +59,15 @@ def secret(name: str, *, namespace: str = DEFAULT_NAMESPACE, **data: str) -> JSO
     return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "data": encoded}
 
 
+def assert_owned_workload(owner: JSON, name: str, *objects: JSON | None) -> None:
+    """The operator's Deployment and Service of Connector ``name``: controlled by it, labelled for it."""
+    for obj in objects:
+        assert obj is not None
+        refs = obj["metadata"]["ownerReferences"]
+        assert refs[0]["uid"] == owner["metadata"]["uid"] and refs[0]["controller"] is True
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == name
+
+
 def condition(status: JSON, kind: str) -> JSON:
     return next((c for c in status.get("conditions") or [] if c["type"] == kind), {})
 
