@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from connector_proxy.binding import bind_parameters
+from connector_proxy.docstrings import class_docstring
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime, in_thread, run_guarded
 from connector_proxy.invocation import parse_invocation
@@ -47,16 +48,14 @@ def _catalog_entry(command_id: str, signature: SignatureInfo, description: str |
     return entry
 
 
-def own_docstring(obj: object) -> str | None:
-    doc = getattr(obj, "__dict__", {}).get("__doc__")
-    return inspect.cleandoc(doc) if isinstance(doc, str) and doc.strip() else None
-
-
 @dataclass(frozen=True)
 class ClassCommand:
     """A community command: ``Cls(**params).execute(config, task_data)``, or
     ``execute_async(config, task_data, callback_url=...)`` (answered with 202) when the class has
-    it and spiff-arena sent a callback URL."""
+    it and spiff-arena sent a callback URL.
+
+    The catalog entry adds, beyond the reference proxy's keys, the class docstring's prose as the
+    ``description`` (its ``:param:`` fields describe the parameters instead)."""
 
     id: str
     connector: str
@@ -71,7 +70,7 @@ class ClassCommand:
             connector=connector,
             cls=command_class,
             signature=describe_class_parameters(command_class),
-            description=own_docstring(command_class),
+            description=class_docstring(command_class).summary,
         )
 
     @property

@@ -9,7 +9,9 @@ Two describers live here:
   ``kwargs``; an annotation of ``str``/``int``/``bool`` gives that type, a union
   whose only supported member (ignoring ``None``) is one of them gives it too,
   anything else is ``any``; a parameter is required when it has no default and
-  ``None`` is not part of its annotation.
+  ``None`` is not part of its annotation. Beyond the reference, a ``:param name:``
+  field of the class's (or ``__init__``'s) docstring gives the parameter its
+  ``description`` (:mod:`connector_proxy.docstrings`).
 - :func:`describe_function_parameters` describes SDK commands from their type
   hints (``Literal`` of strings is ``str``, ``Param`` metadata adds descriptions
   and ``writeOnly`` for secrets).
@@ -31,6 +33,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
+from connector_proxy.docstrings import class_docstring
 from spiff_connector_sdk import Param
 
 _NONE = type(None)
@@ -167,10 +170,17 @@ def _finish_schema(schema: dict[str, Any], meta: Param | None, secret: bool) -> 
 
 
 def _described(
-    param: inspect.Parameter, type_name: str, required: bool, hint: Any, *, secret_names: bool
+    param: inspect.Parameter,
+    type_name: str,
+    required: bool,
+    hint: Any,
+    *,
+    secret_names: bool,
+    documented: str | None = None,
 ) -> ParameterInfo:
     """One parameter's catalog entry. A ``Param(secret=...)`` decides secrecy; without one a
-    ``writeOnly`` schema (e.g. ``SecretStr``) does, and, for community classes, a secret-looking name."""
+    ``writeOnly`` schema (e.g. ``SecretStr``) does, and, for community classes, a secret-looking name.
+    The description is the ``Param``'s, else ``documented`` (from a docstring)."""
     base, metadata = _strip_annotated(hint)
     meta = _param_meta(metadata)
     is_var = param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -184,7 +194,7 @@ def _described(
         type=type_name,
         required=required,
         schema=_finish_schema(schema, meta, secret),
-        description=meta.description if meta else None,
+        description=(meta.description if meta else None) or documented,
         secret=secret,
         passable=not is_var and param.kind is not inspect.Parameter.POSITIONAL_ONLY,
         fill_none_when_absent=not required and param.default is inspect.Parameter.empty and not is_var,
@@ -192,10 +202,12 @@ def _described(
 
 
 def describe_class_parameters(cls: type) -> SignatureInfo:
-    """Describe a community command class from its ``__init__`` (reference rules)."""
+    """Describe a community command class from its ``__init__`` (reference rules), with the
+    parameter descriptions its docstrings give."""
     init = cls.__init__  # type: ignore[misc]
     signature = inspect.signature(init)
     hints = _resolved_hints(init)
+    documented = class_docstring(cls).params
     described: list[ParameterInfo] = []
     accepts_any_keyword = False
     for param in signature.parameters.values():
@@ -205,7 +217,9 @@ def describe_class_parameters(cls: type) -> SignatureInfo:
             continue
         type_name, required = reference_type_and_required(param)
         hint = hints.get(param.name, param.annotation)
-        described.append(_described(param, type_name, required, hint, secret_names=True))
+        described.append(
+            _described(param, type_name, required, hint, secret_names=True, documented=documented.get(param.name))
+        )
     return SignatureInfo(parameters=tuple(described), accepts_any_keyword=accepts_any_keyword)
 
 

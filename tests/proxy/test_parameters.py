@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Optional, Union
 
+import orjson
 import pytest
 
 from connector_proxy.parameters import (
@@ -284,6 +285,69 @@ def test_secret_named_parameters_are_write_only() -> None:
         "schema": entries["password"]["schema"],
     }
     assert "writeOnly" not in entries["username"]["schema"]
+
+
+class Undocumented:
+    def __init__(self, channel: str, count: int = 1, note: Optional[str] = None, *args: Any, **kwargs: Any) -> None:  # noqa: UP045
+        pass
+
+
+class Documented:
+    """Post a message.
+
+    :param channel: Where to post it,
+        for example ``#general``.
+    :type channel: str
+    :param args: Extra words.
+    :param kwargs: Not a catalog parameter (the reference leaves ``kwargs`` out).
+    :param missing: Documented but not a parameter: ignored.
+    """
+
+    def __init__(self, channel: str, count: int = 1, note: Optional[str] = None, *args: Any, **kwargs: Any) -> None:  # noqa: UP045
+        """:param count: How many times."""
+
+
+def _reference_shape(info: SignatureInfo) -> bytes:
+    """The parameters exactly as the reference proxy lists them: only ``id``, ``type``, ``required``."""
+    entries = [x.catalog_entry() for x in info.parameters]
+    return orjson.dumps([{k: entry[k] for k in entry if k in ("id", "type", "required")} for entry in entries])
+
+
+def test_docstring_fields_describe_parameters_without_changing_the_reference_fields() -> None:
+    documented = describe_class_parameters(Documented)
+    undocumented = describe_class_parameters(Undocumented)
+    reference = (
+        b'[{"id":"channel","type":"str","required":true},{"id":"count","type":"int","required":false},'
+        b'{"id":"note","type":"str","required":false},{"id":"args","type":"any","required":true}]'
+    )
+    assert _reference_shape(documented) == _reference_shape(undocumented) == reference
+    assert documented.accepts_any_keyword is undocumented.accepts_any_keyword is True
+    assert documented.names == undocumented.names
+    entries = [x.catalog_entry() for x in documented.parameters]
+    assert [e.get("description") for e in entries] == [
+        "Where to post it, for example ``#general``.",
+        "How many times.",
+        None,
+        "Extra words.",
+    ]
+    # The key and its place are the SDK parameters' (after ``required``, before ``schema``).
+    assert list(entries[0]) == ["id", "type", "required", "description", "schema"]
+    assert list(entries[2]) == ["id", "type", "required", "schema"]
+    assert [x.schema for x in documented.parameters] == [x.schema for x in undocumented.parameters]
+
+
+def test_a_param_marker_description_wins_over_the_docstring() -> None:
+    class Marked:
+        """:param value: From the docstring.
+        :param other: From the docstring too.
+        """
+
+        def __init__(self, value: Annotated[str, Param("From Param")], other: Annotated[str, Param(secret=True)]):
+            pass
+
+    by_id = {x.id: x for x in describe_class_parameters(Marked).parameters}
+    assert by_id["value"].description == "From Param"
+    assert by_id["other"].description == "From the docstring too."
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from connector_proxy.auths import AuthEntry
-from connector_proxy.commands import ClassCommand, own_docstring
+from connector_proxy.commands import ClassCommand
+from connector_proxy.docstrings import class_docstring
 from connector_proxy.execution import exception_summary
 from connector_proxy.loading.results import LoadResult
 from connector_proxy.parameters import describe_class_parameters
@@ -82,7 +83,7 @@ def load_community_package(package_name: str) -> LoadResult:
                 continue
             auth_id = f"{connector}/{cls.__name__}"
             entry = {"id": auth_id, "parameters": [p.catalog_entry() for p in signature.parameters]}
-            description = own_docstring(cls)
+            description = class_docstring(cls).summary
             if description:
                 entry["description"] = description
             result.auths.append(AuthEntry(id=auth_id, connector=connector, entry=entry, target=cls))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from connector_proxy.loading.community import community_package_names, load_community_package
@@ -37,6 +38,11 @@ EXAMPLE_COMMANDS: dict[str, Described] = {
     "example/VarKeywordOptions": [("name", "str", True), ("options", "any", True)],
     "example/NamedKwargs": [("other", "str", True)],
     "example/NoInit": [("args", "any", True)],
+    # commands/documented.py
+    "example/SendMessage": [("channel", "str", True), ("text", "str", True), ("silent", "bool", False),
+                            ("thread", "str", False)],
+    "example/OnlyFields": [("value", "int", True)],
+    "example/MalformedFields": [("value", "str", True)],
     # commands/future_annotations.py
     "example/StringAnnotations": [("text", "any", True), ("maybe", "any", True), ("count", "any", False)],
     # commands/nested/__init__.py (a nested sub-package is scanned as one module)
@@ -126,6 +132,43 @@ def test_additive_metadata_on_community_commands(client: httpx.Client) -> None:
     explode = {p["id"]: p for p in catalog["failing/Explode"]["parameters"]}
     assert explode["password"]["schema"]["writeOnly"] is True
     assert "writeOnly" not in explode["username"]["schema"]
+
+
+def _reference_shape(entry: dict[str, Any]) -> bytes:
+    """The entry exactly as the reference proxy lists it: ``id`` and ``parameters[].id/type/required``."""
+    parameters = [{k: p[k] for k in ("id", "type", "required")} for p in entry["parameters"]]
+    return orjson.dumps({"id": entry["id"], "parameters": parameters})
+
+
+def test_docstring_fields_describe_parameters(client: httpx.Client) -> None:
+    catalog = _catalog(client)
+    send = catalog["example/SendMessage"]
+    # The reference's fields, byte for byte; the descriptions are extra keys.
+    assert _reference_shape(send) == (
+        b'{"id":"example/SendMessage","parameters":[{"id":"channel","type":"str","required":true},'
+        b'{"id":"text","type":"str","required":true},{"id":"silent","type":"bool","required":false},'
+        b'{"id":"thread","type":"str","required":false}]}'
+    )
+    assert send["description"] == "Post a message to a channel.\n\nThe message is sent as plain text."
+    assert {p["id"]: p.get("description") for p in send["parameters"]} == {
+        "channel": "Where to post it, for example ``#general``.",
+        "text": "What to say.",
+        "silent": "Post without notifying anyone.",
+        "thread": "Reply in this thread instead.",  # from the __init__ docstring
+    }
+    only_fields = catalog["example/OnlyFields"]
+    assert "description" not in only_fields
+    assert only_fields["parameters"][0]["description"] == "A docstring of fields only gives no command description."
+    # A field list the parser rejects: listed all the same, its whole docstring the description.
+    malformed = catalog["example/MalformedFields"]
+    assert malformed["description"].endswith(":param too many words here: nothing")
+    assert "description" not in malformed["parameters"][0]
+    # Undocumented parameters and plain docstrings are as before.
+    assert (
+        catalog["example/Echo"]["description"]
+        == "Echo the parameters, the config keys and the task data keys (v2 result)."
+    )
+    assert all("description" not in p for p in catalog["example/Echo"]["parameters"])
 
 
 def test_auths_list_the_oauth_class(client: httpx.Client) -> None:
