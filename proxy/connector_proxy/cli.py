@@ -6,14 +6,13 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import uvicorn
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from connector_proxy.app import create_app
 from connector_proxy.logging_setup import configure_logging
+from connector_proxy.serving.supervisor import serve as run_server
 from connector_proxy.settings import Settings
 
 S = TypeVar("S", bound=BaseSettings)
@@ -34,20 +33,7 @@ def _settings_or_exit(factory: type[S], prefix: str) -> S:
 def serve(args: argparse.Namespace) -> int:
     settings = _settings_or_exit(Settings, "CONNECTOR_PROXY_")
     configure_logging(settings.log_level, settings.log_format)
-    # One worker: hand uvicorn the app built from the settings read above. Several workers:
-    # each worker process builds its own app from the same environment.
-    target: Any = create_app(settings) if settings.workers == 1 else "connector_proxy.app:create_app"
-    uvicorn.run(
-        target,
-        factory=settings.workers > 1,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=settings.workers,
-        log_config=None,
-        access_log=args.access_log,
-        proxy_headers=True,
-        server_header=False,
-    )
+    run_server(settings, host=args.host or settings.host, port=args.port or settings.port, access_log=args.access_log)
     return 0
 
 

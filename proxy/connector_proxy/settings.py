@@ -146,7 +146,15 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="json (one object per line) or text.")
-    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    workers: int = Field(1, ge=1, le=64, description="Worker processes serving requests (each loads the connectors).")
+    reload_packages: bool = Field(
+        True,
+        description="Embedded mode: when connector packages are installed, upgraded or removed, start new workers "
+        "and stop the old ones gracefully (no request is dropped). SIGHUP does the same at any time.",
+    )
+    package_scan_interval: float = Field(
+        1.0, ge=0.1, le=300, description="Seconds between two scans of the installed packages (reload_packages)."
+    )
 
     @field_validator("namespaces", "oauth_redirect_allowlist", mode="before")
     @classmethod
