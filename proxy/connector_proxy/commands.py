@@ -55,13 +55,16 @@ class ClassCommand:
     it and spiff-arena sent a callback URL.
 
     The catalog entry adds, beyond the reference proxy's keys, the class docstring's prose as the
-    ``description`` (its ``:param:`` fields describe the parameters instead)."""
+    ``description`` (its ``:param:`` fields describe the parameters instead) and, for a class with
+    ``execute_async``, ``accepts_callback: true``, the key SDK commands declared with
+    ``accepts_callback=True`` carry."""
 
     id: str
     connector: str
     cls: type
     signature: SignatureInfo = field(repr=False)
     description: str | None = None
+    accepts_callback: bool = False
 
     @classmethod
     def from_class(cls, connector: str, command_class: type) -> ClassCommand:
@@ -71,6 +74,7 @@ class ClassCommand:
             cls=command_class,
             signature=describe_class_parameters(command_class),
             description=class_docstring(command_class).summary,
+            accepts_callback=callable(getattr(command_class, "execute_async", None)),
         )
 
     @property
@@ -78,12 +82,13 @@ class ClassCommand:
         return f"{self.cls.__module__}.{self.cls.__qualname__}"
 
     def catalog_entry(self) -> dict[str, Any]:
-        return _catalog_entry(self.id, self.signature, self.description)
+        extra = {"accepts_callback": True} if self.accepts_callback else {}
+        return _catalog_entry(self.id, self.signature, self.description, **extra)
 
     async def run(self, body: bytes, runtime: Runtime) -> Outcome:
         invocation = parse_invocation(body)
         kwargs = bind_parameters(self.id, self.signature, invocation.params)
-        accepted = invocation.callback_url is not None and callable(getattr(self.cls, "execute_async", None))
+        accepted = invocation.callback_url is not None and self.accepts_callback
         method_name = "execute_async" if accepted else "execute"
         method = getattr(self.cls, method_name, None)
         if not callable(method):

@@ -171,6 +171,18 @@ def test_docstring_fields_describe_parameters(client: httpx.Client) -> None:
     assert all("description" not in p for p in catalog["example/Echo"]["parameters"])
 
 
+def test_execute_async_marks_a_command_as_accepting_a_callback(client: httpx.Client) -> None:
+    community = {cid: entry for cid, entry in _catalog(client).items() if cid in EXAMPLE_COMMANDS | OTHER_COMMANDS}
+    assert len(community) == len(EXAMPLE_COMMANDS) + len(OTHER_COMMANDS)
+    # Only the class with execute_async; every other community entry is without the key.
+    assert {cid: entry.get("accepts_callback") for cid, entry in community.items() if "accepts_callback" in entry} == {
+        "example/StartJob": True
+    }
+    assert _reference_shape(community["example/StartJob"]) == (
+        b'{"id":"example/StartJob","parameters":[{"id":"job","type":"str","required":true}]}'
+    )
+
+
 def test_auths_list_the_oauth_class(client: httpx.Client) -> None:
     auths = _catalog(client, "/v1/auths")
     assert sorted(aid for aid in auths if aid.startswith(("example/", "broken/", "partial/", "failing/"))) == [
