@@ -108,7 +108,7 @@ class ClassCommand:
                 return await call(instance)
             return await in_thread(runtime, lambda: call(self.cls(**kwargs)))
 
-        result = await run_guarded(self.id, runtime, work)
+        result = await run_guarded(self.id, runtime, work, (invocation.params,))
         return outcome_from_result(result, self.id, accepted=accepted)
 
 
@@ -198,7 +198,7 @@ class SdkCommand:
             except CommandError as error:
                 return error
 
-        result = await run_guarded(self.id, runtime, work)
+        result = await run_guarded(self.id, runtime, work, (invocation.params, kwargs))
         if isinstance(result, CommandError):
             envelope = v2_envelope(
                 result.body if result.body is not None else {},

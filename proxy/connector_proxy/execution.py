@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from connector_proxy.errors import DispatchError, ErrorCode
+from connector_proxy.scrubbing import Scrubber
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -32,11 +33,32 @@ def exception_summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}{where}"
 
 
-def command_failed(command_id: str, exc: BaseException) -> DispatchError:
+MAX_MESSAGE_CHARS = 2000  # of an exception's text in an answer; the log line has all of it
+
+
+def command_failed(command_id: str, exc: BaseException, sensitive: Iterable[Any] = ()) -> DispatchError:
     """The 500 answer for a command that raised: ``error_code`` is the exception class name
-    (what the reference proxy reports, so BPMN error boundaries keep matching)."""
-    logger.warning("command raised", extra={"command": command_id, "exception": exception_summary(exc)})
-    return DispatchError(500, type(exc).__name__, f"Command {command_id} failed with {type(exc).__name__}.")
+    (what the reference proxy reports, so BPMN error boundaries keep matching), the message
+    names it and quotes its text. The text, and the traceback that goes to the log, are first
+    scrubbed of every value in ``sensitive`` (the request's parameters and the configuration)."""
+    scrub = Scrubber(sensitive)
+    name = type(exc).__name__
+    text = scrub(str(exc))
+    logger.warning(
+        "command raised",
+        extra={
+            "command": command_id,
+            "exception": name,
+            "error": text,
+            "traceback": scrub("".join(traceback.format_exception(exc))),
+        },
+    )
+    detail = text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "..."
+    return DispatchError(
+        500,
+        name,
+        f"Command {command_id} failed with {name}: {detail}" if detail else f"Command {command_id} failed with {name}.",
+    )
 
 
 def command_timed_out(command_id: str, timeout: float) -> DispatchError:
@@ -46,8 +68,12 @@ def command_timed_out(command_id: str, timeout: float) -> DispatchError:
     )
 
 
-async def run_guarded(command_id: str, runtime: Runtime, work: Callable[[], Awaitable[T]]) -> T:
-    """Await ``work()`` under the runtime's timeout; map timeouts and crashes to dispatch errors."""
+async def run_guarded(
+    command_id: str, runtime: Runtime, work: Callable[[], Awaitable[T]], sensitive: Iterable[Any] = ()
+) -> T:
+    """Await ``work()`` under the runtime's timeout; map timeouts and crashes to dispatch errors.
+    ``sensitive``: what the request gave the command besides the configuration (its parameters),
+    scrubbed from a crash's text."""
     try:
         async with asyncio.timeout(runtime.timeout):
             return await work()
@@ -56,7 +82,7 @@ async def run_guarded(command_id: str, runtime: Runtime, work: Callable[[], Awai
     except DispatchError:
         raise
     except Exception as exc:
-        raise command_failed(command_id, exc) from None
+        raise command_failed(command_id, exc, (*sensitive, runtime.config)) from None
 
 
 async def in_thread(runtime: Runtime, func: Callable[[], T]) -> T:

@@ -1,7 +1,8 @@
 """The logging policy: stdlib logging, one JSON object per line (or plain text), and redaction.
 
-Fields passed with ``extra=`` become JSON keys. Callers never pass parameter values,
-configuration or exception text (see execution.exception_summary). Loggers are named by
+Fields passed with ``extra=`` become JSON keys. Callers never pass parameter values or
+configuration; a command's exception text and traceback are logged only scrubbed of them
+(execution.command_failed, connector_proxy.scrubbing). Loggers are named by
 ``__name__``; the two channels several modules share are the constants below. URLs of the browser
 OAuth flow lose their query in every log line (:func:`install_log_redaction`, which the app factory
 and :func:`configure_logging` call).
