@@ -19,6 +19,28 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class SourceChoice:
+    """A connector name both a first-party (SDK) package and a community package provide: one of
+    them serves every command of that name, the other none (two implementations are never mixed
+    under one name)."""
+
+    connector: str
+    served: str  # "first-party" or "community"
+    served_by: str  # the package that serves it
+    left_out: str  # the package that does not
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "connector": self.connector,
+            "served": self.served,
+            "served_by": self.served_by,
+            "left_out": self.left_out,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class Registry:
     commands: Mapping[str, Command]
     auths: Mapping[str, AuthEntry]
@@ -26,6 +48,7 @@ class Registry:
     auths_catalog: CatalogSnapshot
     revision: int = 0
     problems: tuple[str, ...] = field(default=())
+    sources: tuple[SourceChoice, ...] = field(default=())
 
     @classmethod
     def build(
@@ -35,6 +58,7 @@ class Registry:
         *,
         revision: int = 0,
         problems: Iterable[str] = (),
+        sources: Iterable[SourceChoice] = (),
     ) -> Registry:
         """Build a snapshot. Commands come in precedence order: for a duplicate id the first one
         wins and the loser is reported in ``problems``."""
@@ -61,6 +85,7 @@ class Registry:
             auths_catalog=CatalogSnapshot.build(a.catalog_entry() for a in auths_by_id.values()),
             revision=revision,
             problems=tuple(notes),
+            sources=tuple(sources),
         )
 
     @classmethod

@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     disabled_connectors: list[str] = Field(
         default_factory=list, description="Connector names to leave out of the registry (JSON list)."
     )
+    prefer_community: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Connector names (comma-separated or JSON list) whose community connector_<name> package, when "
+        "installed, serves them instead of the first-party package of the same name (e.g. http).",
+    )
     log_level: str = Field("INFO", description="Python log level.")
     log_format: str = Field("json", pattern="^(json|text)$", description="json (one object per line) or text.")
     workers: int = Field(1, ge=1, le=64, description="Worker processes serving requests (each loads the connectors).")
@@ -156,7 +161,7 @@ class Settings(BaseSettings):
         1.0, ge=0.1, le=300, description="Seconds between two scans of the installed packages (reload_packages)."
     )
 
-    @field_validator("namespaces", "oauth_redirect_allowlist", mode="before")
+    @field_validator("namespaces", "oauth_redirect_allowlist", "prefer_community", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         return split_list(value)

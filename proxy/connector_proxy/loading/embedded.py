@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from connector_proxy.loading.community import community_package_names, load_community_packages
+from connector_proxy.loading.community import PLUGIN_PREFIX, community_package_names, load_community_packages
 from connector_proxy.loading.results import LoadResult
-from connector_proxy.loading.sdk import load_sdk_connectors, sdk_entry_points
-from connector_proxy.registry import Registry
+from connector_proxy.loading.sdk import load_sdk_connector, load_sdk_connectors, sdk_entry_points
+from connector_proxy.registry import Registry, SourceChoice
 from spiff_connector_sdk import Connector
 
 logger = logging.getLogger(__name__)
@@ -30,33 +30,75 @@ def add_connector_paths(paths: Sequence[Path]) -> None:
             sys.path.append(text)
 
 
+FIRST_PARTY_BY_DEFAULT = (
+    "first-party by default: the package shipped and tested with this proxy; "
+    "set CONNECTOR_PROXY_PREFER_COMMUNITY={name} to serve the community package instead"
+)
+COMMUNITY_PREFERRED = "CONNECTOR_PROXY_PREFER_COMMUNITY names it"
+
+
+def _choose(
+    connectors: list[Connector], community: list[str], prefer_community: set[str], origins: dict[str, str]
+) -> tuple[list[Connector], list[str], list[SourceChoice]]:
+    """One source per connector name provided twice; see :class:`SourceChoice`."""
+    community_names = {package.removeprefix(PLUGIN_PREFIX): package for package in community}
+    choices: list[SourceChoice] = []
+    for connector in connectors:
+        package = community_names.get(connector.name)
+        if package is None:
+            continue
+        first_party = origins.get(connector.name, f"entry point {connector.name}")
+        if connector.name in prefer_community:
+            choices.append(SourceChoice(connector.name, "community", package, first_party, COMMUNITY_PREFERRED))
+        else:
+            reason = FIRST_PARTY_BY_DEFAULT.format(name=connector.name)
+            choices.append(SourceChoice(connector.name, "first-party", first_party, package, reason))
+    community_served = {c.connector for c in choices if c.served == "community"}
+    first_party_served = {c.connector for c in choices if c.served == "first-party"}
+    kept_connectors = [c for c in connectors if c.name not in community_served]
+    kept_packages = [p for p in community if p.removeprefix(PLUGIN_PREFIX) not in first_party_served]
+    for choice in choices:
+        logger.info("connector served by one of two packages", extra=choice.as_dict())
+    return kept_connectors, kept_packages, choices
+
+
 def load_embedded(
     *,
     connector_paths: Sequence[Path] = (),
     disabled: Sequence[str] = (),
+    prefer_community: Sequence[str] = (),
     paths_only: bool = False,
     revision: int = 1,
 ) -> EmbeddedConnectors:
     """Load SDK connectors (entry points) first, then community ``connector_*`` packages.
 
-    First-party commands take precedence over community ones with the same id; both are kept
-    when ids differ. ``disabled`` connector names are left out entirely. ``paths_only``: only the
-    packages installed in ``connector_paths`` (a workload's own), none of this environment's.
+    A connector name both provide is served by one of them entirely: the first-party one, unless
+    ``prefer_community`` names it (:class:`SourceChoice`, reported in ``/v1/status``). Otherwise
+    first-party commands take precedence over community ones with the same id. ``disabled``
+    connector names are left out entirely. ``paths_only``: only the packages installed in
+    ``connector_paths`` (a workload's own), none of this environment's.
     """
     add_connector_paths(connector_paths)
     skip = set(disabled)
     where = list(connector_paths) if paths_only else None
     result = LoadResult()
-    sdk_result, connectors = load_sdk_connectors([ep for ep in sdk_entry_points(where) if ep.name not in skip])
-    kept = [c for c in connectors if c.name not in skip]
+    points = [ep for ep in sdk_entry_points(where) if ep.name not in skip]
+    sdk_result, connectors = load_sdk_connectors(points, describe=False)
     result.extend(sdk_result)
-    community = [name for name in community_package_names(where) if name.removeprefix("connector_") not in skip]
+    community = [name for name in community_package_names(where) if name.removeprefix(PLUGIN_PREFIX) not in skip]
+    origins = {ep.name: f"entry point {ep.name} = {ep.value}" for ep in points}
+    kept, community, choices = _choose(
+        [c for c in connectors if c.name not in skip], community, set(prefer_community), origins
+    )
+    for connector in kept:
+        result.extend(load_sdk_connector(connector))
     result.extend(load_community_packages(community))
     registry = Registry.build(
         [c for c in result.commands if c.connector not in skip],
         [a for a in result.auths if a.connector not in skip],
         revision=revision,
         problems=result.problems,
+        sources=choices,
     )
     logger.info(
         "registry built",

@@ -50,7 +50,9 @@ def load_sdk_connector(connector: Connector) -> LoadResult:
     return result
 
 
-def load_sdk_connectors(points: list[EntryPoint]) -> tuple[LoadResult, list[Connector]]:
+def load_sdk_connectors(points: list[EntryPoint], *, describe: bool = True) -> tuple[LoadResult, list[Connector]]:
+    """The connectors of ``points``; their commands and auths too unless ``describe`` is false
+    (then the result holds only the entry points' problems)."""
     result = LoadResult()
     connectors: list[Connector] = []
     for point in points:
@@ -63,5 +65,6 @@ def load_sdk_connectors(points: list[EntryPoint]) -> tuple[LoadResult, list[Conn
             result.problem(f"entry point {point.name} ({point.value}) is not a spiff_connector_sdk.Connector")
             continue
         connectors.append(loaded)
-        result.extend(load_sdk_connector(loaded))
+        if describe:
+            result.extend(load_sdk_connector(loaded))
     return result, connectors

@@ -54,5 +54,6 @@ async def status(request: Request) -> dict[str, Any]:
         "auths": len(registry.auths),
         "connectors": sorted({c.connector for c in registry.commands.values()}),
         "problems": list(registry.problems),
+        "sources": [choice.as_dict() for choice in registry.sources],
         "kubernetes": state.watch_state.as_dict() if state.watch_state is not None else None,
     }

@@ -6,10 +6,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from connector_proxy.app import create_app
 from connector_proxy.loading.embedded import load_embedded
-from proxytest.packages import SDK_FIXTURES, install_fixture_packages
+from connector_proxy.settings import Settings
+from proxytest.packages import FIXTURES, SDK_FIXTURES, install_fixture_packages
+from proxytest.servers import serve_in_thread
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +41,51 @@ def test_by_default_the_installed_connectors_come_too(tmp_path: Path) -> None:
     loaded = load_embedded(connector_paths=[_site(tmp_path)])
     connectors = {command.connector for command in loaded.registry.commands.values()}
     assert {"greeter", "example", "http"} <= connectors
+
+
+SHADOWING = FIXTURES.parent / "community-shadowing"  # a community connector_http package
+
+
+def _with_community_http(tmp_path: Path) -> Path:
+    return install_fixture_packages(tmp_path / "shadow-site", ["connector-http"], root=SHADOWING)
+
+
+def test_the_first_party_package_serves_a_name_both_provide_by_default_and_says_why(tmp_path: Path) -> None:
+    loaded = load_embedded(connector_paths=[_with_community_http(tmp_path)])
+    http = {i: c for i, c in loaded.registry.commands.items() if c.connector == "http"}
+    assert "http/GetRequest" not in http  # nothing of the community package, not even its own ids
+    assert http["http/GetRequestV2"].source.startswith("spiff_connector_http.")
+    [choice] = loaded.registry.sources
+    assert (choice.connector, choice.served, choice.left_out) == ("http", "first-party", "connector_http")
+    assert "CONNECTOR_PROXY_PREFER_COMMUNITY=http" in choice.reason
+    assert not [p for p in loaded.registry.problems if "duplicate" in p]
+    assert "http" in [c.name for c in loaded.connectors]
+
+
+def test_prefer_community_serves_the_community_package_alone(tmp_path: Path) -> None:
+    loaded = load_embedded(connector_paths=[_with_community_http(tmp_path)], prefer_community=["http"])
+    http = {i: c for i, c in loaded.registry.commands.items() if c.connector == "http"}
+    assert set(http) == {"http/GetRequest", "http/GetRequestV2"}
+    assert all(c.source.startswith("connector_http.") for c in http.values())
+    [choice] = loaded.registry.sources
+    assert (choice.served, choice.served_by) == ("community", "connector_http")
+    assert "http" not in [c.name for c in loaded.connectors]  # nor its lifespan
+
+
+def test_prefer_community_without_a_community_package_keeps_the_first_party_one() -> None:
+    loaded = load_embedded(prefer_community=["http"])
+    assert "http/GetRequestV2" in loaded.registry.commands
+    assert loaded.registry.sources == ()
+
+
+def test_status_reports_which_package_serves_a_name_both_provide(tmp_path: Path) -> None:
+    site = _with_community_http(tmp_path)
+    for prefer, served in (("", "first-party"), ("http", "community")):
+        settings = Settings(connector_paths=[site], prefer_community=prefer)
+        with serve_in_thread(create_app(settings)) as url:
+            status = httpx.get(f"{url}/v1/status", timeout=10).json()
+            body = httpx.post(f"{url}/v1/do/http/GetRequestV2", json={"url": "http://127.0.0.1:1/"}, timeout=30)
+        assert [(s["connector"], s["served"]) for s in status["sources"]] == [("http", served)]
+        assert (
+            body.json()["command_response"]["body"] == {"served_by": "community", "url": "http://127.0.0.1:1/"}
+        ) is (served == "community")
