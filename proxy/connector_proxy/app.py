@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from connector_proxy import __version__
 from connector_proxy.api_key import ApiKeyMiddleware
+from connector_proxy.body_budget import BodyBudget
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
@@ -86,6 +87,7 @@ class ProxyApp(FastAPI):
         proxy_state: ProxyState,
         api_key: str | None,
         max_request_bytes: int,
+        budget: BodyBudget | None = None,
         path_prefix: str = "",
         **kwargs: Any,
     ) -> None:
@@ -93,10 +95,13 @@ class ProxyApp(FastAPI):
         self._proxy_state = proxy_state
         self._api_key = api_key
         self._max_request_bytes = max_request_bytes
+        self._budget = budget
         self._path_prefix = path_prefix
 
     def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = FastPath(super().build_middleware_stack(), self._proxy_state, self._max_request_bytes)
+        app: ASGIApp = FastPath(
+            super().build_middleware_stack(), self._proxy_state, self._max_request_bytes, self._budget
+        )
         if self._api_key is not None:  # it guards the fast path too
             app = ApiKeyMiddleware(app, api_key=self._api_key)
         return NormalisedPaths(app, self._path_prefix)  # outermost: every layer sees the same path
@@ -140,6 +145,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         proxy_state=state,
         api_key=settings.api_key.get_secret_value() if settings.api_key is not None else None,
         max_request_bytes=settings.max_request_bytes,
+        budget=BodyBudget(settings.max_body_memory_bytes, settings.body_wait_seconds),
         path_prefix=settings.path_prefix,
         title="spiff-arena connector proxy",
         version=__version__,

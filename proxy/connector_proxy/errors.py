@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     COMMAND_NOT_FOUND = "command_not_found"
     INVALID_REQUEST_BODY = "invalid_request_body"
     REQUEST_TOO_LARGE = "request_too_large"
+    PROXY_BUSY = "proxy_busy"
     MISSING_PARAMETER = "missing_parameter"
     UNKNOWN_PARAMETER = "unknown_parameter"
     INVALID_PARAMETER = "invalid_parameter"

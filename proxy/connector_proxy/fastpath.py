@@ -13,6 +13,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connector_proxy.body_budget import BodyBudget, Hold
 from connector_proxy.dispatch import Answer, catalog_answer, do_answer, outcome_answer
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.logging_setup import DO_CHANNEL
@@ -41,12 +42,16 @@ def too_large(limit: int) -> DispatchError:
     )
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int, hold: Hold | None = None) -> bytes:
     """The whole request body; :func:`too_large` as soon as it is known to exceed ``limit`` bytes
-    (from ``Content-Length`` before reading, or while reading a chunked body)."""
+    (from ``Content-Length`` before reading, or while reading a chunked body). With ``hold``, the
+    body's size is taken from the worker's body budget first (``proxy_busy`` when it has no room)."""
     declared = header(scope, b"content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    length = int(declared) if declared is not None and declared.isdigit() else None
+    if length is not None and length > limit:
         raise too_large(limit)
+    if hold is not None and length is not None:
+        await hold.take(length)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -57,6 +62,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
+        if hold is not None and length is None:
+            await hold.take(len(chunk))
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -71,19 +78,27 @@ def header(scope: Scope, wanted: bytes) -> str | None:
 
 
 class FastPath:
-    def __init__(self, app: ASGIApp, state: ProxyState, max_request_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, state: ProxyState, max_request_bytes: int, budget: BodyBudget | None = None
+    ) -> None:
         self.app = app
         self.state = state
         self.max_request_bytes = max_request_bytes
+        self.budget = budget
 
     async def _do(self, scope: Scope, receive: Receive, command_id: str) -> Answer:
+        hold = self.budget.hold() if self.budget is not None else None
         try:
-            body = await read_body(scope, receive, self.max_request_bytes)
-        except DispatchError as error:
-            logger.info("request refused", extra={"command": command_id, "error_code": error.code})
-            # The rest of the body is never read: the connection cannot be reused.
-            return outcome_answer(Outcome.from_error(error), _CLOSE)
-        return await do_answer(self.state, command_id, body)
+            try:
+                body = await read_body(scope, receive, self.max_request_bytes, hold)
+            except DispatchError as error:
+                logger.info("request refused", extra={"command": command_id, "error_code": error.code})
+                # The rest of the body is never read: the connection cannot be reused.
+                return outcome_answer(Outcome.from_error(error), _CLOSE)
+            return await do_answer(self.state, command_id, body)
+        finally:
+            if hold is not None:
+                await hold.release()
 
     def _answer_get(self, scope: Scope, path: str) -> Answer | None:
         if path == "/v1/liveness":

@@ -76,10 +76,20 @@ class Settings(BaseSettings):
         40.0, gt=0, le=3600, description="Seconds a command may run before the proxy answers 504 command_timeout."
     )
     max_request_bytes: int = Field(
-        32 * 1024 * 1024,
+        100 * 1024 * 1024,
         ge=1024,
         le=1024**3,
         description="Largest /v1/do request body accepted (bytes); larger ones get 413 request_too_large.",
+    )
+    max_body_memory_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1024,
+        le=16 * 1024**3,
+        description="Request bodies one worker holds at once (bytes, summed over concurrent /v1/do requests); "
+        "a request that does not fit waits, then gets 503 proxy_busy. A request alone always fits.",
+    )
+    body_wait_seconds: float = Field(
+        10.0, ge=0, le=300, description="Seconds a /v1/do request waits for room in max_body_memory_bytes."
     )
     path_prefix: str = Field(
         "",

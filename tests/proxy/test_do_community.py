@@ -4,7 +4,9 @@ parameter checks, result passthrough (v2, legacy v1, 202), errors without leakin
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +226,32 @@ def test_request_body_over_the_limit_is_refused_and_the_proxy_keeps_serving(star
         validate_do_response(chunked.status_code, chunked.json())
 
         assert do(http, "example/Echo", {"message": "still serving"}).status_code == 200
+
+
+def test_a_34_mib_task_data_body_is_taken_by_default(proxy: httpx.Client) -> None:
+    """spiff-arena sends the whole task data with every call; the reference proxy takes this."""
+    body = {"message": "big", "spiff__task_data": {"rows": ["r" * 1000] * (36 * 1024)}}
+    answer = do(proxy, "example/Echo", body)
+    assert answer.status_code == 200
+    assert len(answer.request.content) > 34 * 1024 * 1024
+
+
+def test_bodies_beyond_the_memory_budget_wait_then_get_503_and_the_proxy_recovers(start_proxy: ProxyFactory) -> None:
+    url = start_proxy(max_body_memory_bytes=4096, body_wait_seconds=0.3)
+    padded = {"seconds": 1.5, "spiff__task_data": {"pad": "p" * 3000}}  # held while the command runs
+    with ThreadPoolExecutor(2) as pool, httpx.Client(base_url=url, timeout=30) as http:
+        first = pool.submit(do, http, "failing/Sleep", padded)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not first.running():
+            time.sleep(0.01)
+        time.sleep(0.5)  # the first request's body is held now
+        status, code, message = error_of(do(http, "failing/Sleep", {**padded, "seconds": 0}))
+        assert (status, code) == (503, "proxy_busy")
+        assert "CONNECTOR_PROXY_MAX_BODY_MEMORY_BYTES" in message and "p" * 20 not in message
+        small = do(http, "failing/Sleep", {"seconds": 0})  # fits beside the first one
+        assert small.status_code == 200
+        assert first.result(timeout=30).status_code == 200
+        assert do(http, "failing/Sleep", {**padded, "seconds": 0}).status_code == 200  # room again
 
 
 # --- results ---
