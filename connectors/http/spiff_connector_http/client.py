@@ -8,8 +8,9 @@ closes it. A client is never created per call.
 
 The client keeps no cookies between calls (a cookie set by one process
 instance's call must not be sent on another's), does not follow redirects
-unless a request asks for it, and reads proxy settings from the environment
-(``HTTPS_PROXY``, ``NO_PROXY``, ...). Its connections are aiohttp's
+unless a request asks for it (then at most 30, as ``requests`` does), and
+reads proxy settings from the environment (``HTTPS_PROXY``, ``NO_PROXY``,
+...). Its connections are aiohttp's
 (:mod:`spiff_connector_sdk.transport`): about half the CPU per request of
 httpx's own; requests sent through an environment proxy use httpx's.
 """
@@ -27,6 +28,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from spiff_connector_http.errors import MAX_REDIRECTS
 from spiff_connector_sdk.transport import pooled_transport
 
 DEFAULT_TIMEOUT = 30.0
@@ -65,6 +67,7 @@ def new_client() -> httpx.AsyncClient:
         transport=pooled_transport(verify=ssl_context(), limits=limits),
         timeout=httpx.Timeout(DEFAULT_TIMEOUT),
         follow_redirects=False,
+        max_redirects=MAX_REDIRECTS,
         cookies=http.cookiejar.CookieJar(policy=_NoCookiesPolicy()),
         headers={"User-Agent": USER_AGENT},
     )

@@ -4,9 +4,12 @@ methods without a body (GET, HEAD), one for those with one.
 
 Parameters are those of the community ``connector-http`` ``*RequestV2``
 commands plus ``bearer_token``, ``timeout``, ``body_format`` and
-``include_response_headers``. GET and HEAD take no body, like the community
-commands. Redirects are followed for every method but HEAD (as ``requests``
-does, which the community connector uses).
+``include_response_headers`` (and ``attempts``/``params`` on every command).
+GET and HEAD take no body, like the community commands; POST, PUT and PATCH
+send ``{}`` as JSON when ``data`` is null, as they do. Redirects are followed
+for every method but HEAD (as ``requests`` does, which the community connector
+uses). Values arrive unchecked (the proxy passes the JSON on as it came):
+:mod:`spiff_connector_http.request` checks them as ``requests`` would.
 """
 
 from __future__ import annotations
@@ -25,12 +28,19 @@ Url = Annotated[
         examples=("https://api.example.com/v1/items",),
     ),
 ]
-Headers = Annotated[dict[str, str] | None, Param("Request headers, name to value.")]
+Headers = Annotated[
+    dict[str, str] | None, Param("Request headers, name to value; a header whose value is null is not sent.")
+]
 Params = Annotated[
     dict[str, Any] | None,
-    Param("Query string parameters added to the URL; a list value repeats the parameter."),
+    Param(
+        "Query string parameters appended to the URL's own; a list value repeats the parameter, a null one is left out."
+    ),
 ]
-Data = Annotated[Any | None, Param("Request body, encoded as body_format says; no body when null.")]
+Data = Annotated[
+    Any | None,
+    Param("Request body, encoded as body_format says; when null, POST, PUT and PATCH send {} as JSON, DELETE no body."),
+]
 Format = Annotated[
     BodyFormat,
     Param(
@@ -39,7 +49,9 @@ Format = Annotated[
         "set Content-Type in headers)."
     ),
 ]
-BasicUser = Annotated[str | None, Param("User name for HTTP Basic authentication.")]
+BasicUser = Annotated[
+    str | None, Param("User name for HTTP Basic authentication (used when basic_auth_password is set too).")
+]
 BasicPassword = Annotated[str | None, Param("Password for HTTP Basic authentication.", secret=True)]
 Bearer = Annotated[
     str | None,
@@ -49,10 +61,16 @@ Attempts = Annotated[
     int | None,
     Param(
         "Attempts in total when the server answers 5xx, the connection fails or times out "
-        "(1 to 10, null means 1; waits 0.1 s, doubling up to 1 s, between attempts)."
+        "(an integer from 1 to 10; anything else means 1; waits 0.1 s, doubling up to 1 s, between attempts)."
     ),
 ]
-Timeout = Annotated[float | None, Param("Seconds to wait for each attempt (default 30, at most 300).")]
+Timeout = Annotated[
+    float | None,
+    Param(
+        "Seconds to wait for the connection and for each read of the answer (default 30, at most 300); "
+        "an attempt is abandoned after twice that in total."
+    ),
+]
 IncludeHeaders = Annotated[bool, Param("Return the response headers (lower-cased names) as the result's headers.")]
 
 

@@ -1,30 +1,83 @@
-"""Stable error codes of the HTTP connector (they become BPMN error codes in spiff-arena)."""
+"""Stable error codes of the HTTP connector (they become BPMN error codes in spiff-arena).
+
+Every failure the community ``connector-http`` also reports carries the code it reports: the
+class name of the exception ``requests`` (or the JSON/XML parser) raises for it, so an error
+boundary written for the community connector keeps catching the same failures. Only
+:data:`INVALID_PARAMETERS` is this connector's own: it covers parameters the community
+connector does not have or passes on unchecked.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-INVALID_URL: Final = "InvalidUrl"
-"""The URL is not an absolute ``http``/``https`` URL with a host; no request was made."""
+# No request reached the upstream, or no (complete) answer came back.
+CONNECTION_ERROR: Final = "ConnectionError"
+"""DNS failure, connection refused or reset, the connection closed or an invalid answer before the
+response headers, a response body that stalls for ``timeout`` seconds, an attempt that takes
+twice ``timeout`` in total (e.g. the upstream does not read the request body)."""
+
+SSL_ERROR: Final = "SSLError"
+"""The TLS handshake failed: certificate verification, hostname mismatch, a server not speaking TLS."""
+
+CONNECT_TIMEOUT: Final = "ConnectTimeout"
+"""No connection within ``timeout`` seconds."""
+
+READ_TIMEOUT: Final = "ReadTimeout"
+"""Connected, but no response headers within ``timeout`` seconds."""
+
+TOO_MANY_REDIRECTS: Final = "TooManyRedirects"
+"""More than :data:`MAX_REDIRECTS` redirects."""
+
+CHUNKED_ENCODING_ERROR: Final = "ChunkedEncodingError"
+"""The response body broke off: shorter than its Content-Length, invalid chunked encoding, reset."""
+
+CONTENT_DECODING_ERROR: Final = "ContentDecodingError"
+"""The response body does not decode per its Content-Encoding (e.g. broken gzip)."""
+
+PROXY_ERROR: Final = "ProxyError"
+"""The HTTP proxy from the environment (``HTTPS_PROXY``, ...) refused or failed the request."""
+
+# The request could not be formed; nothing was sent.
+MISSING_SCHEMA: Final = "MissingSchema"
+"""The URL has no scheme (``example.com/x``, ``/path``, empty)."""
+
+INVALID_SCHEMA: Final = "InvalidSchema"
+"""The URL's scheme is not ``http``/``https`` (``ftp://...``, ``mailto:...``, ``host:8080/x``)."""
+
+INVALID_URL: Final = "InvalidURL"
+"""The URL does not parse or has no host (``http://``, ``http://[::1``, ``http://host:99999/``)."""
+
+LOCATION_PARSE_ERROR: Final = "LocationParseError"
+"""The host name has an empty or over-long label (``http://a..b/``): urllib3's own exception, which
+``requests`` lets through when it connects."""
+
+INVALID_HEADER: Final = "InvalidHeader"
+"""A header name or value is not a string, has leading whitespace, CR/LF, a ``:`` in the name,
+or another character that cannot be sent."""
+
+UNICODE_ENCODE_ERROR: Final = "UnicodeEncodeError"
+"""A header value outside Latin-1, a header name or basic-auth credential outside ASCII/Latin-1."""
+
+INVALID_JSON_ERROR: Final = "InvalidJSONError"
+"""``data`` cannot be sent as JSON (NaN or infinity)."""
 
 INVALID_PARAMETERS: Final = "InvalidParameters"
-"""The parameters cannot form a request (wrong body type for ``body_format``, two kinds of auth, ...)."""
+"""This connector's own: ``headers``/``params`` not a flat object, ``data`` that does not fit
+``body_format``, basic auth and ``bearer_token`` together."""
 
-INVALID_RESPONSE_BODY: Final = "InvalidResponseBody"
-"""The upstream answered < 400 but its JSON/XML body does not parse (or cannot be decoded)."""
+# The upstream answered.
+JSON_DECODE_ERROR: Final = "JSONDecodeError"
+"""A non-empty body with a JSON content type that does not parse (wins over ``HttpError<status>``)."""
 
-CONNECTION_ERROR: Final = "HttpConnectionError"
-"""Connecting or talking to the upstream failed (DNS, refused, reset, TLS, protocol) after all attempts."""
+EXPAT_ERROR: Final = "ExpatError"
+"""A non-empty body with an XML content type that does not parse (wins over ``HttpError<status>``)."""
 
-TIMEOUT: Final = "HttpTimeout"
-"""The upstream did not answer within ``timeout`` seconds, on every attempt."""
+NO_RESPONSE_STATUS: Final = 500
+"""``http_status`` of every failure without a response, as the community connector reports."""
 
-TOO_MANY_REDIRECTS: Final = "HttpTooManyRedirects"
-"""Redirects were followed more than the client's limit (20)."""
-
-CONNECTION_ERROR_STATUS: Final = 502
-TIMEOUT_STATUS: Final = 504
-INVALID_REQUEST_STATUS: Final = 400
+MAX_REDIRECTS: Final = 30
+"""Redirects followed before :data:`TOO_MANY_REDIRECTS` (``requests``' limit)."""
 
 
 def http_error(status: int) -> str:

@@ -1,18 +1,27 @@
 """The one implementation behind every command: send with bounded retries, then build the Result.
 
-Retries: a 5xx answer, a connection error and a timeout are retried until
-``attempts`` attempts were made, sleeping 0.1 s, 0.2 s, 0.4 s, ... (capped at
-1 s) in between. 4xx answers, invalid parameters and too many redirects are
-never retried.
+Failures carry the community connector's codes (:mod:`spiff_connector_http.errors`): what
+``requests`` would raise for the same failure. Where it happened matters, as it does there: a
+timeout before the response headers is ``ReadTimeout`` but one while the body is read is
+``ConnectionError``; a connection that breaks before the headers is ``ConnectionError`` but one
+that breaks in the body is ``ChunkedEncodingError``. So each attempt sends, then reads the
+body, under one deadline of twice ``timeout``.
 
-Messages and logs name the method and the URL without userinfo, query string
-and fragment; they never contain header values, credentials or the body.
+Retries: a 5xx answer and a failure to connect, to get an answer or to read it are retried until
+``attempts`` attempts were made, sleeping 0.1 s, 0.2 s, 0.4 s, ... (capped at 1 s) in between.
+4xx answers, invalid parameters, invalid headers and too many redirects are never retried.
+
+Messages and logs name the method and the URL without userinfo, query string and fragment;
+they never contain header values, credentials or the body.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 
@@ -25,6 +34,9 @@ from spiff_connector_sdk import Context, ErrorInfo, Result
 
 BACKOFF_INITIAL = 0.1
 BACKOFF_MAX = 1.0
+_MAX_CHAIN = 16
+
+Phase = Literal["send", "body"]
 
 
 def backoff_delay(retry: int) -> float:
@@ -37,33 +49,113 @@ class _Failure:
     """An attempt that got no usable response."""
 
     code: str
-    http_status: int
     reason: str
-    retryable: bool
+    retryable: bool = True
 
 
-def _classify(exc: Exception, request: PreparedRequest) -> _Failure:
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was raised from (or during), outermost first."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(found) < _MAX_CHAIN and all(current is not seen for seen in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    return any(isinstance(item, ssl.SSLError | ssl.CertificateError) for item in _chain(exc))
+
+
+def _is_chunk_failure(exc: httpx.HTTPError) -> bool:
+    """aiohttp reports invalid chunked encoding in the first chunk with the headers, as an invalid response."""
+    return isinstance(exc, httpx.RemoteProtocolError) and "chunk" in str(exc).lower()
+
+
+def _classify(exc: httpx.HTTPError, phase: Phase, request: PreparedRequest) -> _Failure:
+    """The community connector's code for ``exc``, raised while sending (``send``: up to the
+    response headers, redirects included) or while reading the final response's body."""
     detail = redact(str(exc), request.secrets)
     reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        reason = f"{type(exc).__name__}: no answer within {request.timeout:g} s"
-        return _Failure(errors.TIMEOUT, errors.TIMEOUT_STATUS, reason, True)
     if isinstance(exc, httpx.TooManyRedirects):
-        return _Failure(errors.TOO_MANY_REDIRECTS, errors.CONNECTION_ERROR_STATUS, "too many redirects", False)
+        return _Failure(errors.TOO_MANY_REDIRECTS, f"more than {errors.MAX_REDIRECTS} redirects", retryable=False)
     if isinstance(exc, httpx.LocalProtocolError):
         # Its text can quote a header value: keep it out of the message.
-        invalid = "the request is not valid HTTP (check header names and values)"
-        return _Failure(errors.INVALID_PARAMETERS, errors.INVALID_REQUEST_STATUS, invalid, False)
+        return _Failure(errors.INVALID_HEADER, "a header name or value cannot be sent as HTTP", retryable=False)
     if isinstance(exc, httpx.UnsupportedProtocol):
-        return _Failure(errors.CONNECTION_ERROR, errors.CONNECTION_ERROR_STATUS, reason, False)
+        return _Failure(errors.INVALID_URL, "the URL cannot be requested", retryable=False)
     if isinstance(exc, httpx.DecodingError):
-        return _Failure(errors.INVALID_RESPONSE_BODY, errors.CONNECTION_ERROR_STATUS, reason, False)
-    return _Failure(errors.CONNECTION_ERROR, errors.CONNECTION_ERROR_STATUS, reason, True)
+        return _Failure(errors.CONTENT_DECODING_ERROR, reason)
+    if isinstance(exc, httpx.ProxyError):
+        return _Failure(errors.PROXY_ERROR, reason)
+    if isinstance(exc, httpx.TimeoutException):
+        waited = f"{type(exc).__name__}: no data within {request.timeout:g} s"
+        if phase == "body" or isinstance(exc, httpx.WriteTimeout):
+            return _Failure(errors.CONNECTION_ERROR, waited)
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            return _Failure(errors.CONNECT_TIMEOUT, f"{type(exc).__name__}: not connected within {request.timeout:g} s")
+        return _Failure(errors.READ_TIMEOUT, f"{type(exc).__name__}: no answer within {request.timeout:g} s")
+    if _is_tls_failure(exc):
+        return _Failure(errors.SSL_ERROR, reason)
+    if phase == "body" or _is_chunk_failure(exc):
+        return _Failure(errors.CHUNKED_ENCODING_ERROR, reason)
+    return _Failure(errors.CONNECTION_ERROR, reason)
 
 
-def _invalid(error: InvalidRequestError) -> Result:
-    status = errors.INVALID_REQUEST_STATUS
-    return Result(body={}, http_status=status, error=ErrorInfo(error.code, error.message))
+class _IdleTimeoutStream(httpx.AsyncByteStream):
+    """A response body that fails with :class:`httpx.ReadTimeout` when no data arrives for ``seconds``.
+
+    aiohttp has a read timeout of its own, but drops it (and then waits for good) when the
+    chunked encoding breaks after the first chunk; this one always holds."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, seconds: float) -> None:
+        self._inner = inner
+        self._seconds = seconds
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks = aiter(self._inner)
+        while True:
+            try:
+                async with asyncio.timeout(self._seconds) as idle:
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                if not idle.expired():
+                    raise
+                raise httpx.ReadTimeout(f"no data for {self._seconds:g} s") from exc
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def _attempt(
+    client: httpx.AsyncClient, http_request: httpx.Request, request: PreparedRequest
+) -> httpx.Response | _Failure:
+    """Send ``http_request`` and read the whole answer, or say why that failed."""
+    phase: Phase = "send"
+    try:
+        async with asyncio.timeout(request.deadline) as deadline:
+            response = await client.send(http_request, follow_redirects=request.follow_redirects, stream=True)
+            phase = "body"
+            if isinstance(response.stream, httpx.AsyncByteStream):
+                response.stream = _IdleTimeoutStream(response.stream, request.timeout)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+    except httpx.HTTPError as exc:
+        return _classify(exc, phase, request)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        return _Failure(errors.CONNECTION_ERROR, f"no complete answer within {request.deadline:g} s")
+    return response
+
+
+def _failed(code: str, message: str) -> Result:
+    return Result(body={}, http_status=errors.NO_RESPONSE_STATUS, error=ErrorInfo(code, message))
 
 
 def _after(attempt: int) -> str:
@@ -78,46 +170,43 @@ async def execute(ctx: Context, options: RequestOptions) -> Result:
         http_request = request.build(client)
     except InvalidRequestError as exc:
         ctx.log(f"{options.method} request not sent: {exc.message}")
-        return _invalid(exc)
+        return _failed(exc.code, exc.message)
 
     label = f"{request.method} {request.display_url}"
-    response: httpx.Response | None = None
-    failure: _Failure | None = None
+    outcome: httpx.Response | _Failure | None = None
     attempt = 0
     while attempt < request.attempts:
         attempt += 1
         if attempt > 1:
             await asyncio.sleep(backoff_delay(attempt - 1))
-        response, failure = None, None
-        try:
-            async with asyncio.timeout(request.timeout):
-                response = await client.send(http_request, auth=request.auth, follow_redirects=request.follow_redirects)
-        except (httpx.HTTPError, TimeoutError) as exc:
-            failure = _classify(exc, request)
-            ctx.log(f"{label} attempt {attempt}/{request.attempts} → {failure.code}")
-            if not failure.retryable:
+        outcome = await _attempt(client, http_request, request)
+        if isinstance(outcome, _Failure):
+            ctx.log(f"{label} attempt {attempt}/{request.attempts} → {outcome.code}")
+            if not outcome.retryable:
                 break
             continue
-        ctx.log(f"{label} attempt {attempt}/{request.attempts} → {response.status_code}")
-        if response.status_code < 500:
+        ctx.log(f"{label} attempt {attempt}/{request.attempts} → {outcome.status_code}")
+        if outcome.status_code < 500:
             break
 
-    if response is None:
-        assert failure is not None
-        message = f"{label} failed{_after(attempt)}: {failure.reason}"
-        return Result(body={}, http_status=failure.http_status, error=ErrorInfo(failure.code, message))
+    if not isinstance(outcome, httpx.Response):
+        assert outcome is not None
+        return _failed(outcome.code, f"{label} failed{_after(attempt)}: {outcome.reason}")
 
+    response = outcome
     status = response.status_code
     parsed = parse_body(response)
     error: ErrorInfo | None = None
-    if status >= 400:
+    if parsed.error_code is not None:
+        detail = redact(parsed.error_detail, request.secrets)
+        error = ErrorInfo(
+            parsed.error_code,
+            f"{label} returned HTTP {status} with a {parsed.kind} body that does not parse"
+            + (f": {detail}" if detail else ""),
+        )
+    elif status >= 400:
         reason = f" {response.reason_phrase}" if response.reason_phrase else ""
         error = ErrorInfo(errors.http_error(status), f"{label} returned HTTP {status}{reason}{_after(attempt)}")
-    elif not parsed.valid:
-        error = ErrorInfo(
-            errors.INVALID_RESPONSE_BODY,
-            f"{label} returned HTTP {status} with a {parsed.kind} body that does not parse",
-        )
     return Result(
         body=parsed.body,
         http_status=status,

@@ -1,7 +1,16 @@
-"""Validating command parameters and turning them into an :class:`httpx.Request`."""
+"""Validating command parameters and turning them into an :class:`httpx.Request`.
+
+Parameters reach the commands as the JSON spiff-arena sent, unchecked; what the community
+``connector-http`` (on ``requests``) accepts is accepted here and encoded the same way, and what
+``requests`` refuses is refused with the code it raises (:mod:`spiff_connector_http.errors`).
+"""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,8 +26,16 @@ BodyFormat = Literal["json", "form", "raw"]
 MIN_ATTEMPTS = 1
 MAX_ATTEMPTS = 10
 MAX_TIMEOUT = 300.0
+DEADLINE_FACTOR = 2
+"""An attempt is abandoned after ``DEADLINE_FACTOR * timeout`` seconds in total."""
 
-_PRIMITIVES = (str, int, float, bool, type(None))
+METHODS_WITH_DEFAULT_BODY = frozenset({"POST", "PUT", "PATCH"})
+"""Methods that send ``{}`` as JSON when ``data`` is null (the community connector's ``data or {}``)."""
+
+_PRIMITIVES = (str, int, float, bool)
+# requests' header checks (requests.utils.check_header_validity).
+_HEADER_NAME = re.compile(r"^[^:\s][^:\r\n]*$")
+_HEADER_VALUE = re.compile(r"^\S[^\r\n]*$|^$")
 
 
 class InvalidRequestError(Exception):
@@ -32,19 +49,19 @@ class InvalidRequestError(Exception):
 
 @dataclass(frozen=True)
 class RequestOptions:
-    """Everything a command passes to the shared implementation."""
+    """Everything a command passes to the shared implementation, as the caller sent it."""
 
     method: str
-    url: str
-    headers: Mapping[str, str] | None = None
-    params: Mapping[str, Any] | None = None
+    url: Any
+    headers: Any = None
+    params: Any = None
     data: Any = None
-    body_format: BodyFormat = "json"
-    basic_auth_username: str | None = None
-    basic_auth_password: str | None = None
-    bearer_token: str | None = None
-    attempts: int | None = 1
-    timeout: float | None = None
+    body_format: Any = "json"
+    basic_auth_username: Any = None
+    basic_auth_password: Any = None
+    bearer_token: Any = None
+    attempts: Any = 1
+    timeout: Any = None
     include_response_headers: bool = False
     follow_redirects: bool = True
 
@@ -58,11 +75,15 @@ class PreparedRequest:
     display_url: str
     headers: httpx.Headers
     body: dict[str, Any]
-    auth: httpx.BasicAuth | None
     attempts: int
     timeout: float
     follow_redirects: bool
     secrets: tuple[str, ...] = field(default=())
+
+    @property
+    def deadline(self) -> float:
+        """Seconds an attempt may take in total."""
+        return self.timeout * DEADLINE_FACTOR
 
     def build(self, client: httpx.AsyncClient) -> httpx.Request:
         try:
@@ -82,107 +103,209 @@ class PreparedRequest:
             ) from exc
 
 
-def clamp_attempts(attempts: int | None) -> int:
-    if attempts is None:
+def clamp_attempts(attempts: Any) -> int:
+    """The community rule: anything but an int from 1 to 10 means 1 attempt."""
+    if not isinstance(attempts, int) or attempts < MIN_ATTEMPTS or attempts > MAX_ATTEMPTS:
         return MIN_ATTEMPTS
-    return max(MIN_ATTEMPTS, min(MAX_ATTEMPTS, attempts))
+    return int(attempts)  # True is 1
 
 
-def effective_timeout(timeout: float | None) -> float:
-    """``None`` or a non-positive value means the default; values are capped at :data:`MAX_TIMEOUT`."""
-    if timeout is None or timeout <= 0:
+def effective_timeout(timeout: Any) -> float:
+    """Not a positive number means the default; values are capped at :data:`MAX_TIMEOUT`."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         return DEFAULT_TIMEOUT
     return min(float(timeout), MAX_TIMEOUT)
 
 
-def _is_form_value(value: Any) -> bool:
-    if isinstance(value, list | tuple):
-        return all(isinstance(item, _PRIMITIVES) for item in value)
-    return isinstance(value, _PRIMITIVES)
+def encode_params(params: Any) -> str:
+    """``params`` as ``requests`` encodes them: a list repeats the name, a null is left out,
+    ``True`` is ``True``; nested objects are refused."""
+    if not params:
+        return ""
+    if not isinstance(params, Mapping):
+        raise InvalidRequestError(errors.INVALID_PARAMETERS, "params must be an object")
+    pairs: list[tuple[str, Any]] = []
+    for key, value in params.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        for item in values:
+            if item is None:
+                continue
+            if not isinstance(key, str) or not isinstance(item, _PRIMITIVES):
+                raise InvalidRequestError(
+                    errors.INVALID_PARAMETERS,
+                    "params must map names to strings, numbers, booleans, nulls or lists of them",
+                )
+            pairs.append((key, item))
+    return urllib.parse.urlencode(pairs, doseq=True)
+
+
+def with_params(url: httpx.URL, params: Any) -> httpx.URL:
+    """``url`` with ``params`` appended to its query string (a name already there is kept, as ``requests`` does)."""
+    encoded = encode_params(params)
+    if not encoded:
+        return url
+    query = url.query.decode("ascii")
+    return url.copy_with(query=(f"{query}&{encoded}" if query else encoded).encode("ascii"))
+
+
+def _check_header_part(part: Any, pattern: re.Pattern[str], kind: str) -> str:
+    if isinstance(part, bytes):
+        part = part.decode("latin-1")
+    if not isinstance(part, str):
+        raise InvalidRequestError(errors.INVALID_HEADER, f"header {kind}s must be strings")
+    if not pattern.match(part):
+        raise InvalidRequestError(
+            errors.INVALID_HEADER,
+            f"a header {kind} has leading whitespace, a line break{' or a colon' if kind == 'name' else ''}",
+        )
+    return part
+
+
+def build_headers(headers: Any) -> httpx.Headers:
+    """``headers`` checked as ``requests`` checks them; a header whose value is null is left out."""
+    if not headers:
+        return httpx.Headers()
+    if not isinstance(headers, Mapping):
+        raise InvalidRequestError(errors.INVALID_PARAMETERS, "headers must be an object")
+    checked = [
+        (_check_header_part(name, _HEADER_NAME, "name"), _check_header_part(value, _HEADER_VALUE, "value"))
+        for name, value in headers.items()
+        if value is not None
+    ]
+    items: list[tuple[bytes, bytes]] = []
+    for name, value in checked:
+        if not name.isascii():
+            raise InvalidRequestError(errors.UNICODE_ENCODE_ERROR, "header names must be ASCII")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise InvalidRequestError(errors.UNICODE_ENCODE_ERROR, "header values must be Latin-1 text") from exc
+        items.append((name.encode("ascii"), value.encode("utf-8")))  # the wire gets UTF-8 (see the README)
+    try:
+        return httpx.Headers(items)
+    except (TypeError, ValueError) as exc:  # pragma: no cover - the checks above leave nothing httpx refuses
+        raise InvalidRequestError(errors.INVALID_HEADER, "headers cannot be sent") from exc
+
+
+def _latin1(value: Any) -> bytes:
+    text = value if isinstance(value, str | bytes) else str(value)
+    return text if isinstance(text, bytes) else text.encode("latin-1")
+
+
+def basic_authorization(username: Any, password: Any) -> str:
+    """The ``Authorization`` value ``requests`` sends: Latin-1 credentials, base64-encoded."""
+    try:
+        credentials = _latin1(username) + b":" + _latin1(password)
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            errors.UNICODE_ENCODE_ERROR, "basic_auth_username and basic_auth_password must be Latin-1 text"
+        ) from exc
+    return "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
 def _is_flat_mapping(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(
-        isinstance(key, str) and _is_form_value(item) for key, item in value.items()
-    )
+    def form_value(item: Any) -> bool:
+        if isinstance(item, list | tuple):
+            return all(isinstance(x, _PRIMITIVES) or x is None for x in item)
+        return isinstance(item, _PRIMITIVES) or item is None
+
+    return isinstance(value, Mapping) and all(isinstance(k, str) and form_value(v) for k, v in value.items())
 
 
-def encode_body(data: Any, body_format: BodyFormat) -> dict[str, Any]:
-    """The ``httpx`` keyword arguments carrying ``data`` as ``body_format``."""
+def encode_body(method: str, data: Any, body_format: Any, headers: httpx.Headers) -> dict[str, Any]:
+    """The ``httpx`` keyword arguments carrying ``data`` as ``body_format``; sets ``Content-Type`` for JSON."""
+    if body_format not in ("json", "form", "raw"):
+        raise InvalidRequestError(errors.INVALID_PARAMETERS, "body_format must be one of 'json', 'form', 'raw'")
+    if data is None and body_format == "json" and method in METHODS_WITH_DEFAULT_BODY:
+        data = {}
     if data is None:
         return {}
     if body_format == "json":
-        return {"json": data}
+        try:
+            content = json.dumps(data, allow_nan=False).encode("utf-8")  # requests' encoding of json=
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequestError(
+                errors.INVALID_JSON_ERROR, "data cannot be sent as JSON (NaN, infinity or not JSON data)"
+            ) from exc
+        headers.setdefault("Content-Type", "application/json")
+        return {"content": content}
     if body_format == "form":
         if not _is_flat_mapping(data):
             raise InvalidRequestError(
                 errors.INVALID_PARAMETERS,
                 "body_format 'form' needs data to be an object of strings, numbers, booleans or lists of them",
             )
-        return {"data": dict(data)}
-    if body_format == "raw":
-        if not isinstance(data, str | bytes):
-            raise InvalidRequestError(errors.INVALID_PARAMETERS, "body_format 'raw' needs data to be a string")
-        return {"content": data}
-    raise InvalidRequestError(errors.INVALID_PARAMETERS, "body_format must be one of 'json', 'form', 'raw'")
+        return {"data": {k: v for k, v in data.items() if v is not None}}
+    if not isinstance(data, str | bytes):
+        raise InvalidRequestError(errors.INVALID_PARAMETERS, "body_format 'raw' needs data to be a string")
+    return {"content": data}
+
+
+def _flat_strings(value: Any) -> list[str]:
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in _flat_strings(item)]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _flat_strings(item)]
+    return [] if value is None else [str(value)]
 
 
 def _secrets(options: RequestOptions, url: httpx.URL) -> tuple[str, ...]:
     """Values that must never show up in a message: credentials, the query string, header and param values."""
-    found: list[str] = [
-        options.basic_auth_password or "",
-        options.bearer_token or "",
+    found = [
+        *_flat_strings(options.basic_auth_password),
+        *_flat_strings(options.bearer_token),
         url.password,
         url.query.decode("ascii", "replace"),
+        *_flat_strings(options.headers),
+        *_flat_strings(options.params),
     ]
-    found.extend(str(v) for v in (options.headers or {}).values())
-    for value in (options.params or {}).values():
-        if isinstance(value, list | tuple):
-            found.extend(str(item) for item in value)
-        else:
-            found.append(str(value))
     return tuple(s for s in found if s)
 
 
+def bearer_authorization(token: Any) -> str:
+    """``Bearer <token>``, checked like any header value."""
+    if not isinstance(token, str):
+        raise InvalidRequestError(errors.INVALID_PARAMETERS, "bearer_token must be a string")
+    value = _check_header_part(f"Bearer {token}", _HEADER_VALUE, "value")
+    if not value.isascii():
+        raise InvalidRequestError(errors.UNICODE_ENCODE_ERROR, "bearer_token must be ASCII text")
+    return value
+
+
 def prepare(options: RequestOptions) -> PreparedRequest:
-    """Validate ``options``; raises :class:`InvalidRequestError` (no request is made then)."""
+    """Validate ``options``; raises :class:`InvalidRequestError` (no request is made then).
+
+    The checks run in ``requests``' order (URL and params, headers, body, auth), so when several
+    parameters are wrong the error is the one the community connector reports."""
     try:
         url = parse_url(options.url)
     except InvalidUrlError as exc:
-        raise InvalidRequestError(errors.INVALID_URL, str(exc)) from exc
+        raise InvalidRequestError(exc.code, exc.message) from exc
+    url = with_params(url, options.params)
+    headers = build_headers(options.headers)
+    body = encode_body(options.method, options.data, options.body_format, headers)
 
-    if options.params:
-        if not _is_flat_mapping(options.params):
-            raise InvalidRequestError(
-                errors.INVALID_PARAMETERS, "params must map names to strings, numbers, booleans or lists of them"
-            )
-        url = url.copy_merge_params(dict(options.params))
-
-    if options.bearer_token and options.basic_auth_username is not None:
+    secrets = _secrets(options, url)
+    basic = options.basic_auth_username is not None and options.basic_auth_password is not None
+    if basic and options.bearer_token:
         raise InvalidRequestError(
             errors.INVALID_PARAMETERS, "use either basic_auth_username/basic_auth_password or bearer_token, not both"
         )
-
-    try:
-        headers = httpx.Headers(dict(options.headers or {}))
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequestError(errors.INVALID_PARAMETERS, "headers must map names to string values") from exc
-    if options.bearer_token:
-        headers["Authorization"] = f"Bearer {options.bearer_token}"
-
-    auth = None
-    if options.basic_auth_username is not None:
-        auth = httpx.BasicAuth(options.basic_auth_username, options.basic_auth_password or "")
+    if basic:
+        headers["Authorization"] = basic_authorization(options.basic_auth_username, options.basic_auth_password)
+    elif options.bearer_token:
+        headers["Authorization"] = bearer_authorization(options.bearer_token)
+    if basic or options.bearer_token:
+        url = url.copy_with(userinfo=b"")  # httpx would turn credentials in the URL into basic auth over these
 
     return PreparedRequest(
         method=options.method,
         url=url,
         display_url=display_url(url),
         headers=headers,
-        body=encode_body(options.data, options.body_format),
-        auth=auth,
+        body=body,
         attempts=clamp_attempts(options.attempts),
         timeout=effective_timeout(options.timeout),
         follow_redirects=options.follow_redirects,
-        secrets=_secrets(options, url),
+        secrets=secrets,
     )

@@ -1,10 +1,15 @@
-"""URL validation and secret-free rendering of URLs and messages."""
+"""URL validation (with ``requests``' rules and error codes) and secret-free rendering of URLs and messages."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import httpx
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url as urllib3_parse_url
+
+from spiff_connector_http import errors
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 _REDACTED = "***"
@@ -12,19 +17,50 @@ _MAX_DETAIL = 200
 
 
 class InvalidUrlError(ValueError):
-    """The URL is unusable; the message never repeats the URL itself."""
+    """The URL is unusable; ``code`` is the community connector's, the message never repeats the URL."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
-def parse_url(url: str) -> httpx.URL:
-    """Parse ``url`` and insist on an absolute ``http``/``https`` URL with a host."""
+def parse_url(url: Any) -> httpx.URL:
+    """Parse ``url`` as ``requests`` does and insist on an ``http``/``https`` URL with a host.
+
+    The checks and their order are ``requests``' (``PreparedRequest.prepare_url``, then the
+    adapter lookup), on the same parser (urllib3's), so a URL fails with the code the community
+    connector reports: leading whitespace is dropped; a URL with a ``:`` that does not start with
+    ``http`` is :data:`~errors.INVALID_SCHEMA`; one that does not parse, or has no host, is
+    :data:`~errors.INVALID_URL`; one without a scheme :data:`~errors.MISSING_SCHEMA`; a host
+    name with an empty label (``a..b``) :data:`~errors.LOCATION_PARSE_ERROR`.
+    """
+    text = url.decode("utf-8", "replace") if isinstance(url, bytes) else str(url)
+    text = text.lstrip()
+    if ":" in text and not text.lower().startswith("http"):
+        raise InvalidUrlError(errors.INVALID_SCHEMA, "url must be an http:// or https:// URL")
     try:
-        parsed = httpx.URL(url.strip())
+        parts = urllib3_parse_url(text)
+    except LocationParseError as exc:
+        raise InvalidUrlError(errors.INVALID_URL, "url is not a valid URL") from exc
+    if not parts.scheme:
+        raise InvalidUrlError(errors.MISSING_SCHEMA, "url has no scheme: it must start with http:// or https://")
+    if not parts.host:
+        raise InvalidUrlError(errors.INVALID_URL, "url has no host")
+    if parts.host.startswith(("*", ".")):
+        raise InvalidUrlError(errors.INVALID_URL, "url has an invalid host name")
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        raise InvalidUrlError(errors.INVALID_SCHEMA, "url must be an http:// or https:// URL")
+    try:
+        parts.host.strip("[]").encode("idna")  # urllib3 checks this when it connects
+    except UnicodeError as exc:
+        raise InvalidUrlError(errors.LOCATION_PARSE_ERROR, "url has an empty or too long host name label") from exc
+    try:
+        parsed = httpx.URL(text)
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise InvalidUrlError("url is not a valid URL") from exc
-    if parsed.scheme not in ALLOWED_SCHEMES:
-        raise InvalidUrlError("url must be an absolute http:// or https:// URL")
+        raise InvalidUrlError(errors.INVALID_URL, "url is not a valid URL") from exc
     if not parsed.host:
-        raise InvalidUrlError("url has no host")
+        raise InvalidUrlError(errors.INVALID_URL, "url has no host")
     return parsed
 
 

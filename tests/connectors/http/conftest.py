@@ -9,24 +9,55 @@ Routes (any method unless noted):
 - ``/status/<code>``: answers ``<code>`` with a JSON body;
 - ``/flaky/<key>?fail=N&code=C``: the first N calls answer C, then 200 with the attempt number;
 - ``/slow?seconds=S``: sleeps S seconds before answering;
-- ``/redirect?to=<path>``: 302 to ``<path>``;
+- ``/redirect?to=<path>&code=<code>``: ``<code>`` (302 unless given) to ``<path>``;
 - ``/loop``: redirects to itself;
-- ``/set-cookie``: sets a cookie.
+- ``/set-cookie``: sets a cookie;
+- ``/text-utf8``: UTF-8 text with a ``text/plain`` content type and no charset;
+- ``/empty-xml``: empty body with an XML content type;
+- ``/as?type=T&body=B&status=S``: ``B`` with content type ``T`` (none if not given) and status ``S`` (200);
+- ``/trickle?seconds=S``: a body that arrives one byte every 0.05 s for S seconds;
+
+and broken answers, each on a connection closed afterwards:
+
+- ``/close``: closes the connection without answering; ``/reset``: resets it (RST);
+- ``/flaky-close/<key>?fail=N``: the first N calls close without answering, then 200;
+- ``/garbage``: not HTTP; ``/bad-header-line``: a response header line without a colon;
+- ``/short``: a body shorter than its Content-Length;
+- ``/chunks-broken``: an invalid first chunk; ``/chunks-broken-later``: one valid chunk, a pause, an invalid one;
+- ``/gzip-broken``: ``Content-Encoding: gzip`` on a body that is not gzip;
+- ``/stall-body?seconds=S``: the headers and part of the body, then nothing for S seconds.
+
+Fixtures for failures without an answer: ``closed_port`` (connections refused),
+``full_backlog_port`` (connections never complete: connect timeouts), ``deaf_port``
+(connections accepted but never read: a large upload stalls), ``tls_server`` (HTTPS with a
+self-signed certificate).
 """
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import socket
+import ssl
+import struct
 import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+import xmltodict
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from spiff_connector_http.client import aclose_loop_client
 from spiff_connector_sdk import Context
@@ -37,7 +68,8 @@ MAX_SLOW_SECONDS = 2.0
 class RecordingServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         super().__init__(("127.0.0.1", 0), Handler)
         self.lock = threading.Lock()
         self.counters: Counter[str] = Counter()
@@ -45,6 +77,12 @@ class RecordingServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that gave up (timeouts) make writes fail; that is expected here."""
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake runs in the handler's thread, on its first read
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     def count(self, key: str) -> int:
         with self.lock:
@@ -75,6 +113,58 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json", extra)
 
+    def _raw(self, data: bytes) -> None:
+        """Write ``data`` as the whole answer and close the connection."""
+        self.close_connection = True
+        if data:
+            self.wfile.write(data)
+            self.wfile.flush()
+
+    def _trickle(self, seconds: float) -> None:
+        """A 200 whose body arrives one byte every 0.05 s for ``seconds``."""
+        count = max(1, int(seconds / 0.05))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(count))
+        self.end_headers()
+        for _ in range(count):
+            self.wfile.write(b".")
+            self.wfile.flush()
+            time.sleep(0.05)
+
+    def _broken(self, path: str, first: dict[str, str]) -> bool:
+        """The broken answers (see the module docstring); False for any other path."""
+        if path == "/close":
+            self._raw(b"")
+        elif path == "/reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._raw(b"")
+        elif path.startswith("/flaky-close/"):
+            if self.server.count(path) <= int(first.get("fail", "1")):
+                self._raw(b"")
+            else:
+                self._json(200, {"ok": True})
+        elif path == "/garbage":
+            self._raw(b"HELLO WORLD\r\n\r\n")
+        elif path == "/bad-header-line":
+            self._raw(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nNot A Header Line\r\n\r\nok")
+        elif path == "/short":
+            self._raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nabc")
+        elif path == "/chunks-broken":
+            self._raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n")
+        elif path == "/chunks-broken-later":
+            self._raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            time.sleep(0.2)
+            self._raw(b"zz\r\nabc\r\n")
+        elif path == "/gzip-broken":
+            self._raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip")
+        elif path == "/stall-body":
+            self._raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nab")
+            time.sleep(min(float(first.get("seconds", "1")), MAX_SLOW_SECONDS))
+        else:
+            return False
+        return True
+
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -84,6 +174,8 @@ class Handler(BaseHTTPRequestHandler):
         path, query = split.path, parse_qs(split.query, keep_blank_values=True)
         first = {k: v[0] for k, v in query.items()}
 
+        if self._broken(path, first):
+            return
         if path == "/echo":
             self._json(
                 200,
@@ -91,7 +183,9 @@ class Handler(BaseHTTPRequestHandler):
                     "method": self.command,
                     "path": path,
                     "query": query,
+                    "raw_query": split.query,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "header_names": list(self.headers.keys()),
                     "body": body.decode("utf-8", "replace"),
                     "client_port": self.client_address[1],
                 },
@@ -126,7 +220,15 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(min(float(first.get("seconds", "1")), MAX_SLOW_SECONDS))
             self._json(200, {"slow": True})
         elif path == "/redirect":
-            self._send(302, b"", None, {"Location": first.get("to", "/json")})
+            self._send(int(first.get("code", "302")), b"", None, {"Location": first.get("to", "/json")})
+        elif path == "/text-utf8":
+            self._send(200, "Grüße".encode(), "text/plain")
+        elif path == "/empty-xml":
+            self._send(200, b"", "application/xml")
+        elif path == "/as":
+            self._send(int(first.get("status", "200")), first.get("body", "").encode(), first.get("type"))
+        elif path == "/trickle":
+            self._trickle(min(float(first.get("seconds", "1")), MAX_SLOW_SECONDS))
         elif path == "/loop":
             self._send(302, b"", None, {"Location": "/loop"})
         elif path == "/set-cookie":
@@ -163,15 +265,59 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def _server_instance() -> Iterator[LiveServer]:
-    server = RecordingServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with _running(RecordingServer()) as live:
+        yield live
+
+
+class _running:
+    """Serve ``server`` in a thread for the ``with`` block."""
+
+    def __init__(self, server: RecordingServer) -> None:
+        self.server = server
+        self.thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return LiveServer(self.server)
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def _self_signed(directory: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1 (trusted by no client)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+@pytest.fixture(scope="session")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The same routes over HTTPS, with a self-signed certificate."""
+    with _running(RecordingServer(tls=_self_signed(tmp_path_factory.mktemp("tls")))) as live:
+        live.base = live.base.replace("http://", "https://")
+        yield live
 
 
 @pytest.fixture
@@ -199,3 +345,162 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.fixture
+def full_backlog_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose accept queue is full: new connections never complete (connect timeouts)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port: int = listener.getsockname()[1]
+    fillers: list[socket.socket] = []
+    try:
+        for _ in range(16):  # Linux queues backlog + 1 connections; the first that hangs proves it full
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.settimeout(0.2)
+            fillers.append(filler)
+            try:
+                filler.connect(("127.0.0.1", port))
+            except TimeoutError:
+                break
+        else:
+            pytest.fail("the accept queue never filled up")
+        yield port
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+@pytest.fixture
+def deaf_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never reads from them (a large upload stalls)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by accepted connections
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    port: int = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+@dataclass(frozen=True)
+class CommunityOutcome:
+    """What the community connector answers: ``error_code`` (or None), ``http_status``, ``body``."""
+
+    error_code: str | None
+    http_status: int
+    body: Any
+
+
+class CommunityConnector:
+    """A model of the community ``connector-http`` ``*RequestV2`` commands on real ``requests``.
+
+    It follows that connector's request handling (``HttpRequestBase.run_request``) step by step:
+    the same ``requests`` call and arguments, the exception's class name as the error code and
+    500 as the status, the 5xx retry loop (whose error survives a later successful attempt),
+    the body parsing by content type and ``HttpError<status>`` only when no error is set yet.
+    ``timeout`` (300 there) and ``pause`` (the 1 s sleep between attempts) are parameters so
+    that tests stay short; nothing else differs.
+    """
+
+    METHODS = {
+        "GetRequestV2": "get",
+        "HeadRequestV2": "head",
+        "PostRequestV2": "post",
+        "PutRequestV2": "put",
+        "PatchRequestV2": "patch",
+        "DeleteRequestV2": "delete",
+    }
+
+    def __call__(
+        self,
+        command: str,
+        *,
+        url: Any,
+        headers: Any = None,
+        params: Any = None,
+        data: Any = None,
+        basic_auth_username: Any = None,
+        basic_auth_password: Any = None,
+        attempts: Any = None,
+        timeout: float = 300,
+        pause: float = 0.0,
+    ) -> CommunityOutcome:
+        method = getattr(requests, self.METHODS[command])
+        if command in ("GetRequestV2", "HeadRequestV2"):
+            params = params or {}
+            if not isinstance(attempts, int) or attempts < 1 or attempts > 10:
+                attempts = 1
+        else:
+            attempts = 1
+        if command in ("PostRequestV2", "PutRequestV2", "PatchRequestV2"):
+            params = None  # these commands take no params
+            data = data or {}
+        auth = None
+        if basic_auth_username is not None and basic_auth_password is not None:
+            auth = (basic_auth_username, basic_auth_password)
+
+        error: str | None = None
+        status = 0
+        response: requests.Response | None = None
+        for attempt in range(1, attempts + 1):
+            status, response = 0, None
+            if attempt > 1:
+                time.sleep(pause)
+            arguments: dict[str, Any] = {"url": url, "headers": headers or {}, "auth": auth, "timeout": timeout}
+            if params is not None:
+                arguments["params"] = params
+            if data is not None:
+                arguments["json"] = data
+            try:
+                response = method(**arguments)
+                assert response is not None
+                status = response.status_code
+            except Exception as exc:
+                error = type(exc).__name__
+                status = 500
+            if status // 100 != 5:
+                break
+
+        body: Any = {}
+        if response is not None:
+            body = {"raw_response": response.text}
+            content_type = response.headers.get("Content-Type", "")
+            try:
+                if "application/json" in content_type:
+                    body = json.loads(response.text)
+                elif "application/xml" in content_type or "text/xml" in content_type:
+                    body = xmltodict.parse(response.text)
+            except Exception as exc:
+                error = type(exc).__name__
+        if status >= 400 and error is None:
+            error = f"HttpError{status}"
+        return CommunityOutcome(error, status, body)
+
+
+@pytest.fixture(scope="session")
+def community() -> CommunityConnector:
+    return CommunityConnector()

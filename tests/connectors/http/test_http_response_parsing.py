@@ -46,22 +46,23 @@ async def test_invalid_json_keeps_status_and_raw_text(server: Any) -> None:
     assert result.http_status == 200
     assert result.body == {"raw_response": "{not json"}
     assert result.error is not None
-    assert result.error.code == "InvalidResponseBody"
-    assert "JSON" in result.error.message
+    assert result.error.code == "JSONDecodeError"
+    assert result.error.message.startswith(f"GET {server.url('/bad-json')} returned HTTP 200 with a JSON body")
 
 
-async def test_http_error_wins_over_invalid_json(server: Any) -> None:
+async def test_invalid_json_wins_over_the_http_error(server: Any) -> None:
+    """As in the community connector: the parse error is set first and HttpError only when none is."""
     result = await get_request(Context(), url=server.url("/bad-json?status=500"))
-    assert result.body == {"raw_response": "{not json"}
+    assert (result.http_status, result.body) == (500, {"raw_response": "{not json"})
     assert result.error is not None
-    assert result.error.code == "HttpError500"
+    assert result.error.code == "JSONDecodeError"
 
 
 async def test_invalid_xml(server: Any) -> None:
     result = await get_request(Context(), url=server.url("/bad-xml"))
     assert result.body == {"raw_response": "<a><b></a>"}
     assert result.error is not None
-    assert result.error.code == "InvalidResponseBody"
+    assert result.error.code == "ExpatError"
 
 
 async def test_error_responses_still_carry_their_body(server: Any) -> None:
@@ -74,24 +75,26 @@ async def test_error_responses_still_carry_their_body(server: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content_type", "content", "body", "valid"),
+    ("content_type", "content", "body", "error_code"),
     [
-        ("application/json; charset=utf-8", b'{"a": [1, 2]}', {"a": [1, 2]}, True),
-        ("application/problem+json", b'{"title": "x"}', {"title": "x"}, True),
-        ("application/json", b"  \n", {}, True),
-        ("application/json", b"[1, 2]", [1, 2], True),
-        ("application/json", b"nope", {"raw_response": "nope"}, False),
-        ("text/xml; charset=utf-8", b"<a>1</a>", {"a": "1"}, True),
-        ("application/atom+xml", b"<feed/>", {"feed": None}, True),
-        ("application/xml", b"", {"raw_response": ""}, True),
-        ("text/html", b"<p>hi</p>", {"raw_response": "<p>hi</p>"}, True),
-        (None, b"plain", {"raw_response": "plain"}, True),
+        ("application/json; charset=utf-8", b'{"a": [1, 2]}', {"a": [1, 2]}, None),
+        ("application/problem+json", b'{"title": "x"}', {"title": "x"}, None),
+        ("Application/JSON", b"[1]", [1], None),
+        ("application/json", b"  \n", {}, None),
+        ("application/json", b"[1, 2]", [1, 2], None),
+        ("application/json", b"nope", {"raw_response": "nope"}, "JSONDecodeError"),
+        ("text/xml; charset=utf-8", b"<a>1</a>", {"a": "1"}, None),
+        ("application/atom+xml", b"<feed/>", {"feed": None}, None),
+        ("application/xml", b"<a>1</a><b/>", {"raw_response": "<a>1</a><b/>"}, "ExpatError"),
+        ("application/xml", b"", {"raw_response": ""}, None),
+        ("text/html", b"<p>hi</p>", {"raw_response": "<p>hi</p>"}, None),
+        (None, b"plain", {"raw_response": "plain"}, None),
     ],
 )
-def test_parse_body(content_type: str | None, content: bytes, body: Any, valid: bool) -> None:
+def test_parse_body(content_type: str | None, content: bytes, body: Any, error_code: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     parsed = parse_body(httpx.Response(200, headers=headers, content=content))
-    assert (parsed.body, parsed.valid) == (body, valid)
+    assert (parsed.body, parsed.error_code, parsed.valid) == (body, error_code, error_code is None)
 
 
 def test_response_headers_are_lower_cased_and_joined() -> None:

@@ -28,29 +28,53 @@ def assert_no_secrets(result: Result, ctx: Context) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "code"),
     [
-        "",
-        "   ",
-        "not a url",
-        "/relative/path",
-        "ftp://127.0.0.1/file",
-        "file:///etc/passwd",
-        "javascript:alert(1)",
-        "http://",
-        "https:///path-only",
-        "http://[::1",
-        f"mailto:someone@example.com?token={QUERY_TOKEN}",
+        ("", "MissingSchema"),
+        ("   ", "MissingSchema"),
+        ("/relative/path", "MissingSchema"),
+        (f"example.com/x?token={QUERY_TOKEN}", "MissingSchema"),
+        ("not a url", "InvalidURL"),
+        ("http://", "InvalidURL"),
+        ("https:///path-only", "InvalidURL"),
+        ("http://[::1", "InvalidURL"),
+        (f"http://*.example.com/?token={QUERY_TOKEN}", "InvalidURL"),
+        ("http://a..b/", "LocationParseError"),
+        ("ftp://127.0.0.1/file", "InvalidSchema"),
+        ("file:///etc/passwd", "InvalidSchema"),
+        ("javascript:alert(1)", "InvalidSchema"),
+        (f"mailto:someone@example.com?token={QUERY_TOKEN}", "InvalidSchema"),
+        (f"httpx://127.0.0.1/?token={QUERY_TOKEN}", "InvalidSchema"),
     ],
 )
-async def test_invalid_url_is_rejected_without_a_request(server: Any, url: str) -> None:
+async def test_invalid_url_is_rejected_without_a_request(server: Any, url: str, code: str) -> None:
     ctx = Context()
     result = await get_request(ctx, url=url)
-    assert result.http_status == 400
+    assert result.http_status == 500
     assert result.body == {}
     assert result.error is not None
-    assert result.error.code == "InvalidUrl"
+    assert result.error.code == code
     assert server.client_ports == []
+    assert_no_secrets(result, ctx)
+    assert QUERY_TOKEN not in result.error.message
+
+
+@pytest.mark.parametrize("url", [12345, b"http://127.0.0.1:1/"])
+async def test_a_url_that_is_not_a_string_is_read_as_requests_reads_it(url: Any) -> None:
+    result = await get_request(Context(), url=url)
+    assert result.error is not None
+    assert result.error.code == ("MissingSchema" if isinstance(url, int) else "ConnectionError")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"X-Api-Key": f" {HEADER_KEY}"}, {"X-Api-Key": f"{HEADER_KEY}\n"}, {"X-Api-Key": f"{HEADER_KEY}日本"}],
+)
+async def test_header_errors_have_no_values(server: Any, headers: dict[str, str]) -> None:
+    ctx = Context()
+    result = await get_request(ctx, url=server.url("/echo"), headers=headers)
+    assert result.error is not None
+    assert result.error.code in ("InvalidHeader", "UnicodeEncodeError")
     assert_no_secrets(result, ctx)
 
 
@@ -84,7 +108,7 @@ async def test_connection_error_message_has_no_secrets(closed_port: int) -> None
         headers={"X-Api-Key": HEADER_KEY},
     )
     assert result.error is not None
-    assert result.error.code == "HttpConnectionError"
+    assert result.error.code == "ConnectionError"
     assert_no_secrets(result, ctx)
 
 
@@ -94,7 +118,7 @@ async def test_timeout_message_has_no_secrets(server: Any) -> None:
         ctx, url=server.url(f"/slow?seconds=0.5&token={QUERY_TOKEN}"), bearer_token=TOKEN, timeout=0.1
     )
     assert result.error is not None
-    assert result.error.code == "HttpTimeout"
+    assert result.error.code == "ReadTimeout"
     assert_no_secrets(result, ctx)
 
 

@@ -86,7 +86,8 @@ def test_text_is_wrapped_as_raw_response(client: httpx.Client, upstream: str) ->
 
 def test_unreachable_upstream(client: httpx.Client) -> None:
     body = do(client, "GetRequestV2", {"url": f"http://127.0.0.1:{free_port()}/", "attempts": 2}).json()
-    assert body["error"]["error_code"] == "HttpConnectionError"
+    assert body["error"]["error_code"] == "ConnectionError"
+    assert body["command_response"]["http_status"] == 500
 
 
 def test_secret_never_echoed(client: httpx.Client, upstream: str) -> None:
