@@ -29,6 +29,7 @@ BAR_DIRECT_P50_MS = 0.21
 BAR_ASYNC_DO_RPS = 620.0
 BAR_ASYNC_DO_P50_MS = 1.66
 BAR_ASYNC_COMMANDS_RPS = 9_400.0
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,21 @@ def ready_ms(run: Run, which: str) -> float | None:
     summary = run.get("scenarios", {}).get("ready_to_listed", {}).get("summary_ms") or {}
     value = summary.get(which)
     return float(value) if value is not None else None
+
+
+def large_configs(run: Run) -> list[dict[str, Any]]:
+    configs: list[dict[str, Any]] = run.get("scenarios", {}).get("large_bodies", {}).get("configs", [])
+    return configs
+
+
+def large_rise_saved(run: Run) -> float | None:
+    """Peak RSS rise with a budget admitting every concurrent body ÷ with the default budget, same concurrency."""
+    configs = large_configs(run)
+    for wide in (c for c in configs if not c["budget_is_default"]):
+        same = [c for c in configs if c["budget_is_default"] and c["concurrency"] == wide["concurrency"]]
+        if same:
+            return divide(float(wide["rise_bytes_max"]), float(same[0]["rise_bytes_max"]))
+    return None
 
 
 def rps(run: Run, key: str) -> float | None:
@@ -129,6 +145,12 @@ RATIOS = (
         "—",
     ),
     Ratio("Connector Ready -> listed, median", lambda r: ready_ms(r, "median"), "ms", "—"),
+    Ratio(
+        "large bodies: worker peak RSS rise, every concurrent body admitted ÷ default budget (same concurrency)",
+        large_rise_saved,
+        "x",
+        "—",
+    ),
 )
 
 
@@ -181,7 +203,9 @@ def results_table(run: Run) -> list[str]:
         "| response bytes |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for scenario in run["scenarios"].values():
+    for key, scenario in run["scenarios"].items():
+        if key == "large_bodies":  # its own section: large_bodies_section
+            continue
         if "runs" not in scenario:
             lines.append(ready_row(scenario))
             continue
@@ -210,6 +234,46 @@ def ready_notes(run: Run) -> list[str]:
         f"{fmt_ms(scenario.get('patch_ms_median'))} ms; from sending the PATCH to listed: median "
         f"{fmt_ms(scenario.get('from_send_ms_median'))} ms.",
     ]
+
+
+def large_bodies_section(run: Run) -> list[str]:
+    """Worker memory under concurrent large bodies (``bench/large_bodies.py``): one row per configuration."""
+    scenario = run["scenarios"].get("large_bodies")
+    if scenario is None:
+        return []
+    lines = ["## Large request bodies: worker memory", ""]
+    if "error" in scenario:
+        return [*lines, f"Failed: {scenario['error'].splitlines()[0]}", ""]
+    body = scenario["body_bytes"]
+    lines += [
+        f"Each run starts a fresh one-worker embedded proxy and sends N concurrent `POST /v1/do/{scenario['command']}` "
+        f"(to the bench upstream) of a {body / MIB:g} MiB body whose `spiff__task_data` holds {scenario['rows']:,} "
+        f"small rows; **at once** is how many such bodies the budget (`CONNECTOR_PROXY_MAX_BODY_MEMORY_BYTES`) "
+        f"admits together (the others wait up to {scenario['wait_s']:g} s, then get `503 proxy_busy`); **peak RSS** "
+        f"is the worker's VmHWM and **rise** that peak minus the idle worker's RSS, each the maximum (minimum) over "
+        f"{scenario['repeats']} runs; answers are summed over the runs. The last column is the rise per body the "
+        "budget lets in at once, in body sizes: what a parsed body of small objects costs.",
+        "",
+        "| budget | at once | concurrent requests | requests | 200 | 503 proxy_busy | other | wall s (median) "
+        "| slowest answer s | idle RSS MiB | peak RSS MiB, max (min) | rise MiB, max (min) "
+        "| max rise ÷ (min(N, at once) x body) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for config in scenario["configs"]:
+        in_flight = min(config["concurrency"], config["bodies_admitted_at_once"])
+        budget = f"{config['budget_bytes'] / MIB:,.0f} MiB" + (" (default)" if config["budget_is_default"] else "")
+        other = config["other"]
+        if config["other_answers"]:
+            other = f"{other} ({', '.join(f'{k}: {v}' for k, v in config['other_answers'].items())})"
+        lines.append(
+            f"| {budget} | {config['bodies_admitted_at_once']} | {config['concurrency']} | {config['requests']} "
+            f"| {config['ok']} | {config['busy']} | {other} | {config['wall_s_median']:.2f} "
+            f"| {config['slowest_s']:.2f} | {config['idle_rss_bytes_median'] / MIB:,.0f} "
+            f"| {config['peak_rss_bytes_max'] / MIB:,.0f} ({config['peak_rss_bytes_min'] / MIB:,.0f}) "
+            f"| {config['rise_bytes_max'] / MIB:,.0f} ({config['rise_bytes_min'] / MIB:,.0f}) "
+            f"| {config['rise_bytes_max'] / (in_flight * body):.1f}x |"
+        )
+    return [*lines, ""]
 
 
 def ratios_table(run: Run) -> list[str]:
@@ -246,6 +310,7 @@ def render(run: Run, raw_name: str) -> str:
         *results_table(run),
         *ready_notes(run),
         "",
+        *large_bodies_section(run),
         "## Ratios (computed from this run)",
         "",
         f"Throughput ratios use {settings['connections']} connections, latency ratios "

@@ -1,7 +1,8 @@
 """``make bench``: start the proxy (embedded, 1,000-command synthetic, and a front proxy forwarding to the
 embedded one as Kubernetes mode does), a fast local upstream, and measure them with wrk in one run; then time
-Connector Ready -> listed against the Kubernetes API emulator (``bench/ready_to_listed.py``); write
-``bench/results.md`` and ``bench/results/<timestamp>.raw.json``.
+Connector Ready -> listed against the Kubernetes API emulator (``bench/ready_to_listed.py``) and a worker's
+memory under concurrent large request bodies (``bench/large_bodies.py``); write ``bench/results.md`` and
+``bench/results/<timestamp>.raw.json``.
 
     .venv/bin/python bench/run.py [--duration 10] [--warmup 2] [--connections 4] [--latency-connections 1]
 """
@@ -35,6 +36,10 @@ GET_COMMAND = "http/GetRequestV2"
 GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
 READY_TIMEOUT_S = 180.0
 READY_LABEL = "Connector Ready -> listed by a Kubernetes-mode proxy (API emulator, polled every 1 ms)"
+LARGE_LABEL = "worker memory under concurrent large POST /v1/do bodies"
+LARGE_TIMEOUT_BASE_S = 120.0  # plus LARGE_TIMEOUT_PER_REPEAT_S per repeat (one repeat takes about 30 s)
+LARGE_TIMEOUT_PER_REPEAT_S = 180.0
+LARGE_STOP_GRACE_S = 150.0  # its requests' own deadline (120 s) plus stopping its servers
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--ready-count", type=int, default=30, help="Connectors timed from Ready to listed (0: skip that scenario)."
     )
     parser.add_argument(
+        "--large-body-mib",
+        type=float,
+        default=34.0,
+        help="Body size of the large-bodies memory scenario, in MiB (0: skip that scenario).",
+    )
+    parser.add_argument(
+        "--large-body-repeat", type=int, default=3, help="Runs of each large-bodies configuration (fresh proxies)."
+    )
+    parser.add_argument(
         "--proxy-env",
         action="append",
         default=[],
@@ -73,6 +87,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("durations must be >= 1 s (warm-up >= 0) and connection counts >= 1")
     if args.ready_count < 0:
         parser.error("--ready-count must be >= 0")
+    if not 0 <= args.large_body_mib < 100 or args.large_body_repeat < 1:
+        parser.error("--large-body-mib must be in [0, 100) and --large-body-repeat >= 1")
     return args
 
 
@@ -286,6 +302,42 @@ def measure_ready_to_listed(args: argparse.Namespace, work_dir: Path) -> dict[st
     return result
 
 
+def measure_large_bodies(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    """Run ``bench/large_bodies.py`` (its own upstream and a fresh proxy per configuration) and read its JSON."""
+    out = work_dir / "large_bodies.json"
+    command = [sys.executable, str(BENCH_DIR / "large_bodies.py"), "--body-mib", f"{args.large_body_mib:g}"]
+    command += ["--repeat", str(args.large_body_repeat), "--out", str(out), "--log-dir", str(work_dir)]
+    command += ["--startup-timeout", str(args.startup_timeout)]
+    timeout = LARGE_TIMEOUT_BASE_S + LARGE_TIMEOUT_PER_REPEAT_S * args.large_body_repeat
+    print(f"  large_bodies: {args.large_body_mib:g} MiB bodies, {args.large_body_repeat} runs each ...", flush=True)
+    process = subprocess.Popen(
+        command, env=servers.clean_environment({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        # SIGTERM first: the script then stops the servers it started (each in its own session), then SIGKILL.
+        process.terminate()
+        try:
+            process.communicate(timeout=LARGE_STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+        return {"label": LARGE_LABEL, "error": f"large_bodies.py did not finish within {timeout:g} s"}
+    if process.returncode != 0 or not out.exists():
+        tail = (stderr or stdout).strip()[-2000:]
+        return {"label": LARGE_LABEL, "error": f"large_bodies.py exited {process.returncode}: {tail}"}
+    result: dict[str, Any] = json.loads(out.read_text())
+    for config in result["configs"]:
+        print(
+            f"  large_bodies: N={config['concurrency']}, {config['bodies_admitted_at_once']} at once: "
+            f"{config['ok']}/{config['requests']} ok, {config['busy']} proxy_busy, {config['other']} other; "
+            f"worker peak RSS up to {config['peak_rss_bytes_max'] / 2**20:,.0f} MiB",
+            flush=True,
+        )
+    return result
+
+
 def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     started: list[Server] = []
     with servers.running(started):
@@ -299,6 +351,8 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name)}
     if args.ready_count > 0:  # after the servers above are stopped: it runs its own
         results["ready_to_listed"] = measure_ready_to_listed(args, work_dir)
+    if args.large_body_mib > 0:  # alone on the machine too: it measures memory and waits on a 10 s budget wait
+        results["large_bodies"] = measure_large_bodies(args, work_dir)
     return results
 
 
@@ -319,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "latency_connections": args.latency_connections,
             "wrk_threads": 1,
             "ready_count": args.ready_count,
+            "large_body_mib": args.large_body_mib,
+            "large_body_repeat": args.large_body_repeat,
             "proxy_env": env_pairs(args.proxy_env),
         },
     }
@@ -333,11 +389,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run["machine"]["load_average_at_end"] = machine.load_average()
     md_path, raw_path = write_results(run, args.out_dir)
     print(f"\n{report.ratios_text(run)}\nwrote {md_path} and {raw_path} in {run['elapsed_s']} s")
-    ready = run["scenarios"].get("ready_to_listed", {})
-    if "error" in ready:
-        print(f"ready_to_listed failed: {ready['error']}", file=sys.stderr)
-        return 1
-    return 0
+    failed = 0
+    for key in ("ready_to_listed", "large_bodies"):
+        scenario = run["scenarios"].get(key, {})
+        if "error" in scenario:
+            print(f"{key} failed: {scenario['error']}", file=sys.stderr)
+            failed = 1
+    return failed
 
 
 if __name__ == "__main__":
