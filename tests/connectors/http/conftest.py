@@ -154,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n")
         elif path == "/chunks-broken-later":
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
-            time.sleep(0.2)
+            time.sleep(0.1)
             self._raw(b"zz\r\nabc\r\n")
         elif path == "/gzip-broken":
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip")
@@ -408,11 +408,12 @@ def deaf_port() -> Iterator[int]:
 
 @dataclass(frozen=True)
 class CommunityOutcome:
-    """What the community connector answers: ``error_code`` (or None), ``http_status``, ``body``."""
+    """What the community connector answers: ``error_code`` (or None), ``http_status``, ``body``, the message."""
 
     error_code: str | None
     http_status: int
     body: Any
+    message: str | None = None
 
 
 class CommunityConnector:
@@ -464,6 +465,7 @@ class CommunityConnector:
             auth = (basic_auth_username, basic_auth_password)
 
         error: str | None = None
+        message: str | None = None
         status = 0
         response: requests.Response | None = None
         for attempt in range(1, attempts + 1):
@@ -480,7 +482,7 @@ class CommunityConnector:
                 assert response is not None
                 status = response.status_code
             except Exception as exc:
-                error = type(exc).__name__
+                error, message = type(exc).__name__, f"Received Error: {exc}. Raw http_response was: None"
                 status = 500
             if status // 100 != 5:
                 break
@@ -496,9 +498,11 @@ class CommunityConnector:
                     body = xmltodict.parse(response.text)
             except Exception as exc:
                 error = type(exc).__name__
+                message = f"Received Error: {exc}. Raw http_response was: {response.text}"
         if status >= 400 and error is None:
             error = f"HttpError{status}"
-        return CommunityOutcome(error, status, body)
+            message = f"Received Error: . Raw http_response was: {response.text if response is not None else None}"
+        return CommunityOutcome(error, status, body, message)
 
 
 @pytest.fixture(scope="session")

@@ -256,6 +256,15 @@ async def test_head_sends_the_same_request(community: Any, server: Any) -> None:
     assert (await ours("HeadRequestV2", **params)).http_status == community("HeadRequestV2", **params).http_status
 
 
+@pytest.mark.parametrize("status", [302, 303])
+async def test_a_302_or_303_redirect_of_a_put_is_a_get_without_body(community: Any, server: Any, status: int) -> None:
+    url = server.url(f"/redirect?to=/echo&code={status}")
+    expected = community("PutRequestV2", url=url, data={"a": 1})
+    result = await ours("PutRequestV2", url=url, data={"a": 1})
+    assert (expected.body["method"], expected.body["body"]) == ("GET", "")
+    assert (result.body["method"], result.body["body"]) == ("GET", "")
+
+
 async def test_redirect_limit_is_the_same(community: Any, server: Any) -> None:
     expected = community("GetRequestV2", url=server.url("/loop"))
     community_calls = len(server.client_ports)
