@@ -18,6 +18,7 @@ they never contain header values, credentials or the body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -142,9 +143,11 @@ async def _attempt(
             if isinstance(response.stream, httpx.AsyncByteStream):
                 response.stream = _IdleTimeoutStream(response.stream, request.timeout)
             try:
-                await response.aread()
-            finally:
-                await response.aclose()
+                await response.aread()  # closes the response when it succeeds
+            except BaseException:
+                with contextlib.suppress(httpx.HTTPError):  # the read's failure is the one to report
+                    await response.aclose()
+                raise
     except httpx.HTTPError as exc:
         return _classify(exc, phase, request)
     except TimeoutError:

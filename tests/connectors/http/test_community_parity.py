@@ -291,3 +291,34 @@ async def test_attempts_are_counted_the_same(
         expected.error_code,
         expected.http_status,
     )
+
+
+async def test_requests_go_through_the_environment_proxy(
+    community: Any, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local server answers the proxy's absolute-URI requests itself: the name is never resolved."""
+    monkeypatch.setenv("HTTP_PROXY", server.base)
+    expected = community("GetRequestV2", url="http://proxied.test/echo?q=1")
+    result = await ours("GetRequestV2", url="http://proxied.test/echo?q=1")
+    assert (result.error, result.http_status) == (None, expected.http_status) == (None, 200)
+    assert result.body["headers"]["host"] == expected.body["headers"]["host"] == "proxied.test"
+    assert result.body["raw_query"] == expected.body["raw_query"] == "q=1"
+
+
+@pytest.mark.parametrize("url", ["http://proxied.test/x", "https://proxied.test/x"])
+async def test_an_unreachable_proxy_is_a_proxy_error(
+    community: Any, closed_port: int, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{closed_port}")
+    result = await assert_same(community, "GetRequestV2", {"url": url})
+    assert result.error is not None
+    assert result.error.code == "ProxyError"
+
+
+async def test_no_proxy_hosts_are_reached_directly(
+    community: Any, server: Any, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    await assert_same(community, "GetRequestV2", {"url": server.url("/json")})
