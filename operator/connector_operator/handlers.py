@@ -12,9 +12,10 @@ import kopf
 
 from connector_operator.kube import Kube
 from connector_operator.manifests import CONNECTOR_ANNOTATION, labels
+from connector_operator.recheck import RecheckServer
 from connector_operator.reconcile import RetryLater, Services, SpecRejected, reconcile
 from connector_operator.settings import OperatorSettings
-from connector_proxy.contract import GROUP, PLURAL, VERSION, Claim, claim_of, load_kube_config
+from connector_proxy.contract import GROUP, PLURAL, VERSION, Claim, claim_of, key_of, load_kube_config
 
 logger = logging.getLogger(__name__)
 MANAGED_BY = {"app.kubernetes.io/managed-by": labels("any")["app.kubernetes.io/managed-by"]}
@@ -50,9 +51,22 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         # Periodic re-discovery runs as the operator's own task, not a kopf timer: timers make kopf put a
         # finalizer on every Connector, and nothing here needs one.
         memo["rediscovery"] = asyncio.create_task(rediscover_forever(services))
+        # Proxies ask for an immediate re-discovery when a url source refuses a forwarded call.
+        server = RecheckServer(operator_settings.namespaces, lambda ns, name: recheck_one(services, ns, name))
+        try:
+            await server.start("0.0.0.0", operator_settings.recheck_port)  # noqa: S104 - a server
+        except OSError as error:
+            memo["rediscovery"].cancel()
+            await services.http.aclose()
+            await services.kube.close()
+            message = f"cannot listen on CONNECTOR_OPERATOR_RECHECK_PORT {operator_settings.recheck_port}: {error}"
+            raise kopf.PermanentError(message) from None
+        memo["recheck"] = server
 
     @kopf.on.cleanup(registry=registry)
     async def close(memo: Any, **_: Any) -> None:
+        server: RecheckServer = memo["recheck"]
+        await server.stop()
         memo["rediscovery"].cancel()
         services: Services = memo["services"]
         await services.http.aclose()
@@ -120,6 +134,22 @@ async def rediscover_once(services: Services) -> int:
         except Exception as error:  # one broken Connector must not stop the others' re-discovery
             logger.warning("periodic re-discovery failed", extra={"error": type(error).__name__})
     return len(bodies)
+
+
+async def recheck_one(services: Services, namespace: str, name: str) -> bool:
+    """Reconcile one Connector now (``POST /v1/recheck``); False when there is no such Connector. A
+    fresh list of every watched Connector, as :func:`rediscover_once`, so its claims are consistent."""
+    bodies = await services.kube.list_connectors(services.settings.namespaces)
+    claims = [claim for claim in map(claim_of, bodies) if claim is not None]
+    body = next((body for body in bodies if key_of(body) == f"{namespace}/{name}"), None)
+    if body is None:
+        logger.info("recheck of a Connector that does not exist", extra={"connector": f"{namespace}/{name}"})
+        return False
+    try:
+        await reconcile(services, body, claims)
+    except (SpecRejected, RetryLater) as error:
+        logger.info("recheck not converged", extra={"connector": f"{namespace}/{name}", "reason": str(error)})
+    return True
 
 
 async def rediscover_forever(services: Services) -> None:

@@ -32,6 +32,13 @@ class OperatorSettings(BaseSettings):
         "(e.g. http://{service}.{namespace}.svc.example.internal:{port} for a custom cluster domain).",
     )
     health_port: int = Field(8080, ge=1, le=65535, description="Port of the operator's /healthz liveness endpoint.")
+    recheck_port: int = Field(
+        8081,
+        ge=1,
+        le=65535,
+        description="Port of the operator's POST /v1/recheck/{namespace}/{name} endpoint (proxies ask for an "
+        "immediate re-discovery of a Connector whose proxy refused a forwarded call).",
+    )
     workload_port: int = Field(7004, ge=1, le=65535, description="Port connector workloads listen on.")
 
     @field_validator("namespaces", mode="before")

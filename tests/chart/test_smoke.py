@@ -32,7 +32,7 @@ from connector_proxy.app import create_app
 from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
 from proxytest.paths import ROOT
-from proxytest.servers import serve_in_thread
+from proxytest.servers import free_port, serve_in_thread
 
 EXAMPLE = ROOT / "examples" / "connector-url.yaml"
 NS = "spiff"
@@ -103,7 +103,8 @@ async def test_rendered_chart_runs_against_the_api_emulator(
     operator_deployment = one(objects, "Deployment", OPERATOR, NS)
     operator_env = env_values(operator_deployment["spec"]["template"]["spec"]["containers"][0])
     operator_settings: OperatorSettings = read_settings(monkeypatch, operator_env, OperatorSettings)
-    assert operator_settings.namespaces == [NS]
+    assert operator_settings.namespaces == [NS] and operator_settings.recheck_port == 8081
+    operator_settings = operator_settings.model_copy(update={"recheck_port": free_port()})  # not 8081 of this host
     chart_image = operator_settings.runtime_image
 
     async with run_operator(

@@ -141,7 +141,9 @@ class Operators:
         self.running: list[tuple[OperatorInThread, threading.Thread]] = []
 
     async def start(self) -> OperatorInThread:
-        settings = OperatorSettings(namespaces=[self.namespace], discovery_interval=3600, health_port=free_port())
+        settings = OperatorSettings(
+            namespaces=[self.namespace], discovery_interval=3600, health_port=free_port(), recheck_port=free_port()
+        )
         operator = OperatorInThread(settings)
         thread = threading.Thread(target=operator.run, name="connector-operator", daemon=True)
         thread.start()
@@ -224,6 +226,7 @@ async def operator_process(kubeconfig: Path, namespace: str) -> AsyncIterator[as
         kubeconfig,
         CONNECTOR_OPERATOR_NAMESPACES=namespace,
         CONNECTOR_OPERATOR_HEALTH_PORT=str(free_port()),
+        CONNECTOR_OPERATOR_RECHECK_PORT=str(free_port()),
         CONNECTOR_OPERATOR_DISCOVERY_INTERVAL="3600",
     )
     process = await asyncio.create_subprocess_exec(

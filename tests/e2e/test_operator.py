@@ -7,16 +7,21 @@ rotation, scale to zero, collection by the garbage collector).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import socket
+import threading
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from e2e.conftest import Kubectl
-from e2e.realkube import ClusterApiError, Operators, RealCluster
+from e2e.realkube import ClusterApiError, OperatorInThread, Operators, RealCluster
 from kube.connectors import (
     KIND,
+    KeyedRuntime,
     assert_owned_workload,
     catalog_of,
     condition,
@@ -29,6 +34,7 @@ from kube.connectors import (
 )
 from kube.fixtures import eventually
 
+from connector_operator.settings import OperatorSettings
 from connector_proxy.contract import API_VERSION
 from proxytest.servers import free_port, serve_in_thread
 
@@ -248,3 +254,62 @@ async def test_a_wrong_api_key_is_reported_and_its_rotation_followed(
     await kube.patch("v1", "Secret", kube.namespace, "demo-key", fixed)
     status = await wait_for(kube, "keyed", "Ready", "True")
     assert status["commandCount"] > 0
+
+
+async def test_a_recheck_request_rediscovers_one_connector_at_once(
+    kube: RealCluster, operators: Operators, runtimes: ExitStack
+) -> None:
+    """The federated proxy's key changes while the Secret keeps the old one: nothing but the recheck
+    endpoint can notice (discovery every hour, no Secret event), and it shows within seconds."""
+    federated = KeyedRuntime("f1rst-fed-key")
+    endpoint = runtimes.enter_context(serve_in_thread(federated))
+    operator = await operators.start()
+    await kube.create(secret_in(kube, "fed-key", token="f1rst-fed-key"))
+    source = {"url": {"endpoint": endpoint, "apiKeySecretRef": {"name": "fed-key", "key": "token"}}}
+    await kube.create(conn(kube, "fed", source))
+    await wait_for(kube, "fed", "Ready", "True")
+    federated.api_key = "s3cond-fed-key"
+
+    recheck = f"http://127.0.0.1:{operator.settings.recheck_port}/v1/recheck"
+    async with httpx.AsyncClient(timeout=10) as client:
+        unwatched = await client.post(f"{recheck}/kube-system/fed")
+        assert (unwatched.status_code, unwatched.json()) == (
+            404,
+            {"error": "Namespace kube-system is not watched by this operator."},
+        )
+        assert (await client.post(f"{recheck}/{kube.namespace}/not-there")).status_code == 202
+        answer = await client.post(f"{recheck}/{kube.namespace}/fed")
+        assert (answer.status_code, answer.json()) == (202, {"recheck": "scheduled"})
+        status = await wait_condition(
+            kube, "fed", "Ready", "False", "Unauthorized", namespace=kube.namespace, within=15
+        )
+        again = await client.post(f"{recheck}/{kube.namespace}/fed")
+        assert (again.status_code, again.json()) == (202, {"recheck": "coalesced"})  # rate-limited
+    assert "check the API key Secret" in condition(status, "Ready")["message"]
+    assert "f1rst-fed-key" not in str(status) and "s3cond-fed-key" not in str(status)
+    assert status["commandCount"] > 0  # the commands stay listed: their calls answer the refusal
+    # The Secret rotated to the new key: the Secret's event re-discovers it, as before.
+    fixed = {"data": {"token": base64.b64encode(b"s3cond-fed-key").decode()}}
+    await kube.patch("v1", "Secret", kube.namespace, "fed-key", fixed)
+    await wait_for(kube, "fed", "Ready", "True")
+
+
+async def test_a_recheck_port_in_use_stops_the_operator_at_start_up(
+    kube: RealCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        operator = OperatorInThread(OperatorSettings(namespaces=[kube.namespace], recheck_port=port))
+        thread = threading.Thread(target=operator.run, daemon=True)
+        thread.start()
+        try:  # at once, not after retries
+            await eventually(
+                lambda: f"cannot listen on CONNECTOR_OPERATOR_RECHECK_PORT {port}" in caplog.text, within=30
+            )
+        finally:
+            operator.stop_flag.set()  # kopf waits for a thread's stop flag before its loop ends
+            await asyncio.to_thread(thread.join, 60)
+    assert not thread.is_alive() and not operator.ready_flag.is_set()
+    assert type(operator.error).__name__ == "ActivityError"  # kopf's start-up failure: the operator exits

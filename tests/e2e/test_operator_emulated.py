@@ -30,7 +30,7 @@ from connector_operator.runner import build_registry
 from connector_operator.settings import OperatorSettings
 from connector_proxy.contract import API_VERSION
 from proxytest.paths import CRD as CRD_FILE
-from proxytest.servers import serve_in_thread
+from proxytest.servers import free_port, serve_in_thread
 
 CRD = CRD_FILE
 NS = "default"
@@ -52,7 +52,9 @@ def runtime(runtimes: ExitStack) -> str:
 async def cluster(kube_emulator: KubeEmulator, runtime: str) -> AsyncIterator[KubeEmulator]:
     """The emulator with the CRD and the operator running; Services resolve to the ``runtime``."""
     await prepare(kube_emulator)
-    settings = OperatorSettings(namespaces=[NS], discovery_interval=3600, service_endpoint=runtime)
+    settings = OperatorSettings(
+        namespaces=[NS], discovery_interval=3600, service_endpoint=runtime, recheck_port=free_port()
+    )
     async with run_operator(kube_emulator, registry=build_registry(settings), namespaces=[NS]):
         yield kube_emulator
 

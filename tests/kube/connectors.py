@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.app import create_app
 from connector_proxy.contract import API_VERSION
 from connector_proxy.loading.embedded import EmbeddedConnectors
@@ -37,6 +38,19 @@ def runtime_app(api_key: str | None = None) -> Any:
     loaded = load_sdk_connector(sdk_fixture.demo)
     embedded = EmbeddedConnectors(registry=Registry.build(loaded.commands), connectors=())
     return create_app(Settings(api_key=api_key), embedded=embedded)
+
+
+class KeyedRuntime:
+    """A connector runtime whose expected API key can change while it runs (a federated proxy whose
+    key was rotated): the proxy's own key check in front of :func:`runtime_app`, reading ``api_key``
+    at every request."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.app = runtime_app()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await ApiKeyMiddleware(self.app, api_key=self.api_key)(scope, receive, send)
 
 
 async def catalog_of(runtime: str, which: str) -> Any:

@@ -32,3 +32,12 @@ def test_service_endpoint_template_placeholders_are_checked() -> None:
     assert OperatorSettings(service_endpoint="http://{service}.{namespace}:{port}").service_endpoint
     with pytest.raises(ValidationError, match="unknown placeholder"):
         OperatorSettings(service_endpoint="http://{svc}.{namespace}:{port}")
+
+
+def test_recheck_port_defaults_to_8081_and_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONNECTOR_OPERATOR_RECHECK_PORT", raising=False)
+    assert OperatorSettings().recheck_port == 8081
+    monkeypatch.setenv("CONNECTOR_OPERATOR_RECHECK_PORT", "9091")
+    assert OperatorSettings().recheck_port == 9091
+    with pytest.raises(ValidationError, match="recheck_port"):
+        OperatorSettings(recheck_port=0)
