@@ -19,6 +19,7 @@ from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.body_budget import BodyBudget
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
+from connector_proxy.kubernetes.recheck import RecheckNotifier
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
@@ -45,10 +46,13 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
-def _kubernetes_watcher(settings: Settings, state: ProxyState) -> ConnectorWatcher:
+def _kubernetes_watcher(settings: Settings, state: ProxyState, refusals: RecheckNotifier) -> ConnectorWatcher:
     """Kubernetes mode: every change to the Connectors rebuilds the registry and swaps it in whole."""
     builder = RemoteRegistryBuilder(
-        state.forwarder, secrets_dir=settings.secrets_dir, timeout_margin=settings.forward_timeout_margin
+        state.forwarder,
+        secrets_dir=settings.secrets_dir,
+        timeout_margin=settings.forward_timeout_margin,
+        refusals=refusals,
     )
     local = state.registry
     revision = local.revision
@@ -126,13 +130,15 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")
     runtime = Runtime(config=MappingProxyType(settings.connector_config()), pool=pool, timeout=settings.command_timeout)
     state = ProxyState(registry=embedded.registry, runtime=runtime)
-    watcher = _kubernetes_watcher(settings, state) if settings.kubernetes else None
+    refusals = RecheckNotifier(settings.operator_url, state.metrics.forward_refused, lambda: state.forwarder.client)
+    watcher = _kubernetes_watcher(settings, state, refusals) if settings.kubernetes else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
             stack.push_async_callback(state.forwarder.aclose)
+            stack.push_async_callback(refusals.aclose)  # before the client it uses closes
             for connector in embedded.connectors:
                 if connector.lifespan is not None:
                     await stack.enter_async_context(connector.lifespan())

@@ -1,4 +1,5 @@
-"""Prometheus metrics: per-command requests, errors by code, latency; the registry revision."""
+"""Prometheus metrics: per-command requests, errors by code, latency; the registry revision; refused
+forwards to url-sourced Connectors."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ class ProxyMetrics:
         )
         self.commands = Gauge(
             "connector_proxy_registry_commands", "Commands in the registry being served.", registry=self.registry
+        )
+        self.forward_refused = Counter(
+            "connector_proxy_forward_refused",
+            "Forwarded /v1/do calls a url-sourced Connector's proxy answered 401 or 403, by Connector and status.",
+            ["connector", "status"],
+            registry=self.registry,
         )
 
     def observe(self, command: str, status: int, error_code: str | None, seconds: float) -> None:

@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     forward_timeout_margin: float = Field(
         5.0, ge=0, le=60, description="Seconds added to a Connector's timeoutSeconds when forwarding to it."
     )
+    operator_url: str | None = Field(
+        None,
+        pattern=r"^(https?://[^/?#\s]+(/[^?#\s]*)?)?$",
+        description="Kubernetes mode: base URL of the operator's recheck endpoint (http://<service>.<ns>.svc:8081); "
+        "when a url-sourced Connector's proxy answers a forwarded call 401 or 403, the proxy asks the operator "
+        "to re-discover that Connector now. Unset or empty: no request (the refusal is still logged and counted).",
+    )
     public_url: str | None = Field(
         None,
         description="The proxy's public base URL (OAuth callbacks); default: from the request and its "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -16,13 +17,14 @@ import httpx
 import pytest
 from controlplane import ControlPlane
 from e2e.realkube import Operators, RealCluster, operator_process, proxy_process
-from kube.connectors import next_second
+from kube.connectors import KeyedRuntime, condition, next_second, wait_condition
 from kube.fixtures import eventually
 
 from connector_proxy.app import create_app
 from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
 from proxytest.fake_workload import fake_workload
+from proxytest.logs import captured_log_text
 from proxytest.protocol import validate_do_response
 from proxytest.servers import free_port, serve_in_thread
 
@@ -185,6 +187,55 @@ async def test_url_source_api_key_comes_from_the_mounted_secret_and_rotates(
         return await key_seen() == "r0tated-key"
 
     await eventually(rotated, within=30)
+
+
+async def test_a_federated_proxy_refusing_the_key_shows_on_the_connector_within_seconds(
+    kube: RealCluster, operators: Operators, servers: ExitStack, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The federated proxy's key changes while the Secret (and its mounted copy) keep the old one. The
+    operator re-discovers only every hour here and no Secret changes: only the proxy's report of the
+    401 can make the Connector show it."""
+    caplog.set_level(logging.INFO)
+    federated = KeyedRuntime("f3d-key-0ne")
+    endpoint = servers.enter_context(serve_in_thread(federated))
+    mounted = tmp_path / "fed-key" / "token"
+    mounted.parent.mkdir()
+    mounted.write_text("f3d-key-0ne\n")
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "fed-key", "namespace": kube.namespace},
+            "data": {"token": base64.b64encode(b"f3d-key-0ne").decode()},
+        }
+    )
+    obj = connector(kube, "fed", endpoint)
+    obj["spec"]["source"] = {"url": {"endpoint": endpoint, "apiKeySecretRef": {"name": "fed-key", "key": "token"}}}
+    operator = await operators.start()
+    await kube.create(obj)
+    await wait_condition(kube, "fed", "Ready", "True", namespace=kube.namespace, within=30)
+    operator_url = f"http://127.0.0.1:{operator.settings.recheck_port}"
+    proxy = start_proxy(servers, kube, secrets_dir=tmp_path, operator_url=operator_url)
+    await eventually(lambda: _has(proxy, "sdkdemo/Greet"), within=30)
+    assert (await post(f"{proxy}/v1/do/sdkdemo/Greet", {"name": "Ada"})).status_code == 200
+
+    federated.api_key = "f3d-key-tw0"  # rotated on the federated proxy's side only
+    refused = await post(f"{proxy}/v1/do/sdkdemo/Greet", {"name": "Ada"})
+    direct = await post(f"{endpoint}/v1/do/sdkdemo/Greet", {"name": "Ada"})
+    assert (refused.status_code, refused.content) == (direct.status_code, direct.content)  # passed through
+    assert refused.status_code == 401
+
+    status = await wait_condition(kube, "fed", "Ready", "False", "Unauthorized", namespace=kube.namespace, within=15)
+    assert "check the API key Secret" in condition(status, "Ready")["message"]
+    metrics = (await get(f"{proxy}/metrics")).text
+    assert f'connector_proxy_forward_refused_total{{connector="{kube.namespace}/fed",status="401"}} 1.0' in metrics
+    [warning] = [
+        r for r in caplog.records if r.name == "connector_proxy.kubernetes.recheck" and r.levelname == "WARNING"
+    ]
+    assert (warning.connector, warning.endpoint, warning.secret) == (f"{kube.namespace}/fed", endpoint, "fed-key")
+    for key in ("f3d-key-0ne", "f3d-key-tw0"):
+        assert key not in str(status)
+        assert key not in captured_log_text(caplog)
 
 
 async def listed_with_key(proxy: str, expected: set[str]) -> None:

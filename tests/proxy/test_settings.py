@@ -77,6 +77,10 @@ def test_empty_api_key_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -
         ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://ok.example/cb,ftp://files.example/"),
         ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://spiff.example.com/cb?token=x"),
         ("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://user@spiff.example.com/cb"),
+        ("CONNECTOR_PROXY_OPERATOR_URL", "connector-operator.spiff.svc:8081"),
+        ("CONNECTOR_PROXY_OPERATOR_URL", "ftp://connector-operator:8081"),
+        ("CONNECTOR_PROXY_OPERATOR_URL", "http://connector-operator:8081/?token=x"),
+        ("CONNECTOR_PROXY_OPERATOR_URL", "http:///v1"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -99,3 +103,21 @@ def test_a_bad_redirect_allowlist_entry_is_named_by_position_at_start_up(monkeyp
 def test_good_redirect_allowlist_entries_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTOR_PROXY_OAUTH_REDIRECT_ALLOWLIST", "https://a.example/cb,http://127.0.0.1:7000/")
     assert Settings().oauth_redirect_allowlist == ["https://a.example/cb", "http://127.0.0.1:7000/"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "http://spiff-connector-proxy-operator.spiff.svc:8081",
+            "http://spiff-connector-proxy-operator.spiff.svc:8081",
+        ),
+        ("https://operator.example/base/", "https://operator.example/base/"),
+        ("", ""),  # empty: off, like unset
+    ],
+)
+def test_operator_url(monkeypatch: pytest.MonkeyPatch, value: str, expected: str) -> None:
+    monkeypatch.delenv("CONNECTOR_PROXY_OPERATOR_URL", raising=False)
+    assert Settings().operator_url is None
+    monkeypatch.setenv("CONNECTOR_PROXY_OPERATOR_URL", value)
+    assert Settings().operator_url == expected

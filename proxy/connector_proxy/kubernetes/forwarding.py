@@ -15,6 +15,7 @@ import orjson
 from connector_proxy.contract import API_KEY_HEADER
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime
+from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
 from connector_proxy.outcome import JSON, Outcome
 from connector_proxy.secret_files import MountedKey, current
 from spiff_connector_sdk.transport import pooled_transport
@@ -38,7 +39,8 @@ class RemoteConnector:
     """One Connector's workload: where it is, and the limits its spec sets.
 
     The semaphore bounds the commands in flight to it; a slow or dead workload can only ever
-    hold its own slots, never the event loop or another connector's.
+    hold its own slots, never the event loop or another connector's. ``federated``: a url source
+    (an existing connector proxy), whose ``apiKeySecretRef`` names ``secret``.
     """
 
     key: str
@@ -46,15 +48,18 @@ class RemoteConnector:
     timeout: float
     concurrency: int
     api_key: MountedKey | None = field(default=None, repr=False)
+    federated: bool = False
+    secret: str | None = None
     slots: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.concurrency)
 
     @property
-    def identity(self) -> tuple[str, str, float, int, Path | None]:
+    def identity(self) -> tuple[str, str, float, int, Path | None, bool, str | None]:
         """What a registry rebuild keeps this workload's connector (and its slots in flight) by."""
-        return (self.key, self.endpoint, self.timeout, self.concurrency, self.api_key.path if self.api_key else None)
+        path = self.api_key.path if self.api_key else None
+        return (self.key, self.endpoint, self.timeout, self.concurrency, path, self.federated, self.secret)
 
     def headers(self) -> dict[str, str]:
         headers = dict(_FORWARDED_HEADERS)
@@ -102,6 +107,7 @@ class RemoteCommand:
     remote: RemoteConnector
     entry: dict[str, Any] = field(repr=False)
     forwarder: Forwarder = field(repr=False)
+    refusals: RecheckNotifier | None = field(default=None, repr=False)  # told of a url source's 401/403
 
     @property
     def source(self) -> str:
@@ -132,6 +138,14 @@ class RemoteCommand:
             raise DispatchError(
                 503, ErrorCode.CONNECTOR_UNAVAILABLE, f"Connector {remote.key} cannot be reached for {self.id}."
             ) from None
+        if response.status_code in REFUSED and remote.federated and self.refusals is not None:
+            self.refusals.refused(
+                connector=remote.key,
+                command=self.id,
+                status=response.status_code,
+                endpoint=remote.endpoint,
+                secret=remote.secret,
+            )
         media_type = response.headers.get("content-type", JSON)
         code = _error_code(response.content) if response.status_code >= 400 else None
         return Outcome(response.status_code, response.content, media_type, error_code=code)

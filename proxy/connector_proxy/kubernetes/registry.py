@@ -11,16 +11,31 @@ from connector_proxy.auths import AuthEntry, RemoteAuthTarget
 from connector_proxy.commands import Command
 from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS, claim_of, key_of, winners
 from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand, RemoteConnector
+from connector_proxy.kubernetes.recheck import RecheckNotifier
 from connector_proxy.registry import Registry
 from connector_proxy.secret_files import MountedKey
 
 logger = logging.getLogger(__name__)
 
 
+def url_source(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A url-sourced Connector's ``spec.source.url`` (an existing connector proxy), else None."""
+    url = ((obj.get("spec") or {}).get("source") or {}).get("url")
+    return url if isinstance(url, Mapping) else None
+
+
+def api_key_secret(obj: Mapping[str, Any]) -> str | None:
+    """The name of the Secret a url-sourced Connector's ``apiKeySecretRef`` names, else None."""
+    ref = (url_source(obj) or {}).get("apiKeySecretRef")
+    if not isinstance(ref, Mapping):
+        return None
+    return str(ref.get("name", "")) or None
+
+
 def read_api_key(obj: Mapping[str, Any], secrets_dir: Path | None) -> MountedKey | None:
     """The API key a url-sourced Connector's proxy expects, mounted at ``<secrets_dir>/<secret>/<key>``
     (read at every use that finds the file changed: a rotated Secret takes effect without a restart)."""
-    ref = (((obj.get("spec") or {}).get("source") or {}).get("url") or {}).get("apiKeySecretRef")
+    ref = (url_source(obj) or {}).get("apiKeySecretRef")
     if not ref:
         return None
     name, key = str(ref.get("name", "")), str(ref.get("key", ""))
@@ -36,12 +51,20 @@ def read_api_key(obj: Mapping[str, Any], secrets_dir: Path | None) -> MountedKey
 
 class RemoteRegistryBuilder:
     """Turns the Ready Connectors into commands and auths; keeps one RemoteConnector (and so one
-    concurrency limit) per workload across rebuilds."""
+    concurrency limit) per workload across rebuilds. ``refusals`` hears of url sources' 401/403."""
 
-    def __init__(self, forwarder: Forwarder, *, secrets_dir: Path | None = None, timeout_margin: float = 5.0) -> None:
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        *,
+        secrets_dir: Path | None = None,
+        timeout_margin: float = 5.0,
+        refusals: RecheckNotifier | None = None,
+    ) -> None:
         self.forwarder = forwarder
         self.secrets_dir = secrets_dir
         self.timeout_margin = timeout_margin
+        self.refusals = refusals
         self._remotes: dict[tuple[Any, ...], RemoteConnector] = {}
 
     def _remote(self, obj: Mapping[str, Any]) -> RemoteConnector:
@@ -49,7 +72,15 @@ class RemoteRegistryBuilder:
         timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS) + self.timeout_margin
         concurrency = int(spec.get("concurrency") or DEFAULT_CONCURRENCY)
         endpoint = str((obj.get("status") or {})["endpoint"]).rstrip("/")
-        candidate = RemoteConnector(key_of(obj), endpoint, timeout, concurrency, read_api_key(obj, self.secrets_dir))
+        candidate = RemoteConnector(
+            key_of(obj),
+            endpoint,
+            timeout,
+            concurrency,
+            read_api_key(obj, self.secrets_dir),
+            federated=url_source(obj) is not None,
+            secret=api_key_secret(obj),
+        )
         return self._remotes.get(candidate.identity, candidate)
 
     def build(
@@ -77,7 +108,9 @@ class RemoteRegistryBuilder:
                 if chosen[command_id].key != remote.key:
                     continue
                 connector = command_id.split("/", 1)[0]
-                commands.append(RemoteCommand(command_id, connector, remote, dict(entry), self.forwarder))
+                commands.append(
+                    RemoteCommand(command_id, connector, remote, dict(entry), self.forwarder, self.refusals)
+                )
             for entry in status.get("auths") or []:
                 auth_id = entry.get("id") if isinstance(entry, Mapping) else None
                 if isinstance(auth_id, str) and "/" in auth_id:
