@@ -197,8 +197,20 @@ def test_default_operator_deployment() -> None:
     container = container_of(objects, OPERATOR)
     assert container["args"] == ["operator", "--log-level", "INFO"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert container["ports"][0]["containerPort"] == 8080
+    assert container["ports"] == [
+        {"name": "health", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "recheck", "containerPort": 8081, "protocol": "TCP"},
+    ]
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == OPERATOR
+    # The recheck endpoint's Service: the operator's pod only, its recheck port only.
+    service = one(objects, "Service", OPERATOR, NS)
+    assert service["spec"]["ports"] == [
+        {"name": "recheck", "port": 8081, "targetPort": "recheck", "protocol": "TCP", "appProtocol": "http"}
+    ]
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    proxy_labels = workload_of(objects, PROXY)["spec"]["template"]["metadata"]["labels"]
+    assert not service["spec"]["selector"].items() <= proxy_labels.items()
 
 
 @pytest.mark.parametrize("values", VALUES_FILES, ids=lambda p: p.stem)
@@ -214,6 +226,8 @@ def test_the_rendered_environment_is_read_by_the_real_settings(values: Path, mon
     assert operator.runtime_image == container_of(objects, OPERATOR)["image"]
     assert operator.image_pull_policy == container_of(objects, OPERATOR)["imagePullPolicy"]
     assert operator.health_port == 8080 and operator.workload_port == 7004
+    recheck_port = next(p for p in container_of(objects, OPERATOR)["ports"] if p["name"] == "recheck")
+    assert operator.recheck_port == recheck_port["containerPort"]
 
     proxy_container = container_of(objects, PROXY)
     proxy = read_settings(monkeypatch, env_values(proxy_container, chart_secrets(objects)), Settings)
@@ -221,6 +235,10 @@ def test_the_rendered_environment_is_read_by_the_real_settings(values: Path, mon
     assert proxy.all_namespaces == bool(watch.get("allNamespaces"))
     assert proxy.namespaces == expected_namespaces
     assert proxy.embedded_enabled == bool(spec.get("proxy", {}).get("embedded", False))
+    # The proxies reach the operator's recheck endpoint through its Service, on the port it listens on.
+    service = one(objects, "Service", OPERATOR, NS)
+    assert proxy.operator_url == f"http://{OPERATOR}.{NS}.svc:{service['spec']['ports'][0]['port']}"
+    assert service["spec"]["ports"][0]["targetPort"] == recheck_port["name"]
     federation = spec.get("proxy", {}).get("federationSecrets", [])
     assert proxy.secrets_dir == (Path(SECRETS_DIR) if federation else None)
     mounts = {m["name"]: m for m in proxy_container["volumeMounts"]}
@@ -414,6 +432,18 @@ def test_network_policies_are_off_by_default_and_scope_ingress_when_on() -> None
     assert _matches(rule["from"][0]["podSelector"], test_labels) and "namespaceSelector" not in rule["from"][0]
     assert rule["from"][1]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "spiff-arena"}
     assert len(rule["from"]) == 3
+
+    # The operator takes its recheck requests from this release's proxy pods only; /healthz stays open.
+    operator_policy = one(objects, "NetworkPolicy", OPERATOR, NS)
+    assert _matches(operator_policy["spec"]["podSelector"], operator_labels)
+    assert not _matches(operator_policy["spec"]["podSelector"], proxy_labels)
+    assert operator_policy["spec"]["policyTypes"] == ["Ingress"]
+    recheck, health = operator_policy["spec"]["ingress"]
+    assert recheck["ports"] == [{"port": "recheck", "protocol": "TCP"}]
+    [peer] = recheck["from"]
+    assert _matches(peer["podSelector"], proxy_labels) and "namespaceSelector" not in peer  # the release's namespace
+    assert not _matches(peer["podSelector"], test_labels)
+    assert health == {"ports": [{"port": "health", "protocol": "TCP"}]}
 
     workload = workload_labels("any-connector")  # the labels the operator puts on every workload pod
     policies = find(objects, "NetworkPolicy", f"{PROXY}-workloads")
