@@ -62,7 +62,7 @@ def settled(server: RecheckServer) -> Callable[[], bool]:
 
 async def test_a_watched_connector_is_rechecked_at_most_once_per_interval() -> None:
     recorder = Recorder()
-    async with serving(recorder, ["team-a"], interval=0.5) as server, client_of(server) as client:
+    async with serving(recorder, ["team-a"], interval=2) as server, client_of(server) as client:
         first = await client.post("/v1/recheck/team-a/demo")
         assert (first.status_code, first.json()) == (202, {"recheck": "scheduled"})
         await eventually(lambda: recorder.calls == [("team-a", "demo")], within=10)

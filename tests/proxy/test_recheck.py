@@ -252,14 +252,13 @@ async def test_a_hanging_operator_times_out_and_requests_in_flight_are_bounded(
     metrics = ProxyMetrics()
     async with silent_server() as operator:
         notifier = RecheckNotifier(
-            operator, metrics.forward_refused, lambda: forwarder.client, timeout=0.5, max_pending=1
+            operator, metrics.forward_refused, lambda: forwarder.client, timeout=2, max_pending=1
         )
         first = command_of(forwarder, notifier, connector("one", federated, secret=None), None)
         second = command_of(forwarder, notifier, connector("two", federated, secret=None), None)
-        started = asyncio.get_running_loop().time()
         assert (await first.run(b"{}", runtime)).status == 401
         assert (await second.run(b"{}", runtime)).status == 401  # the answer never waits for the operator
-        assert asyncio.get_running_loop().time() - started < 0.5 and notifier.pending == 1
+        assert notifier.pending == 1  # both answers came back while the first request still hangs
         await eventually(lambda: notifier.pending == 0, within=10)
     messages = [(r.getMessage(), getattr(r, "connector", None), getattr(r, "error", None)) for r in caplog.records]
     assert ("operator recheck not requested: too many requests in flight", f"{NS}/two", None) in messages
