@@ -56,8 +56,10 @@ async def read_body(scope: Scope, receive: Receive, limit: int, hold: Hold | Non
     size = 0
     while True:
         message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            break
+        if message["type"] == "http.disconnect":  # the body never fully arrived: run nothing on it
+            raise DispatchError(
+                400, ErrorCode.INVALID_REQUEST_BODY, "The request body did not arrive completely; nothing was run."
+            )
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +12,20 @@ import orjson
 from connector_proxy.errors import DispatchError, ErrorCode
 
 RESERVED_PREFIX = "spiff__"
+# orjson reads integers beyond 64 bits as floats: a body with a run of 19+ digits (in a number, or
+# in a string, which costs only the slower parse) is read by the stdlib parser, which keeps them.
+_LONG_DIGITS = re.compile(rb"\d{19,}")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_json(body: bytes) -> Any:
+    """Every number exact, NaN and Infinity refused (as orjson does); ``ValueError`` if not JSON."""
+    if _LONG_DIGITS.search(body) is None:
+        return orjson.loads(body)
+    return json.loads(body, parse_constant=_no_constants)
 
 
 @dataclass(frozen=True)
@@ -37,8 +53,8 @@ def parse_invocation(body: bytes) -> Invocation:
         payload: Any = {}
     else:
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            payload = load_json(body)
+        except (ValueError, RecursionError):  # orjson.JSONDecodeError, UnicodeDecodeError; too deep
             raise DispatchError(400, ErrorCode.INVALID_REQUEST_BODY, "The request body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise DispatchError(

@@ -3,10 +3,14 @@ parameter checks, result passthrough (v2, legacy v1, 202), errors without leakin
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +230,38 @@ def test_request_body_over_the_limit_is_refused_and_the_proxy_keeps_serving(star
         validate_do_response(chunked.status_code, chunked.json())
 
         assert do(http, "example/Echo", {"message": "still serving"}).status_code == 200
+
+
+def test_a_body_that_never_fully_arrives_runs_nothing(start_proxy: ProxyFactory) -> None:
+    calls: list[str] = []
+
+    class Counting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            calls.append(self.path)
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        url = start_proxy()
+        host, port = url.removeprefix("http://").split(":")
+        body = json.dumps({"url": f"http://127.0.0.1:{upstream.server_port}/called", "data": {"a": 1}}).encode()
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            head = "POST /v1/do/http/PostRequestV2 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            raw.sendall(f"{head}content-length: {len(body) + 1000}\r\n\r\n".encode() + body)
+            time.sleep(0.3)  # the whole JSON object arrived, the rest of the declared length never does
+        time.sleep(0.5)
+        with httpx.Client(base_url=url, timeout=30) as http:  # the proxy is fine, and the same call works whole
+            assert do(http, "http/PostRequestV2", json.loads(body)).status_code == 200
+        assert calls == ["/called"]
+    finally:
+        upstream.shutdown()
+        upstream.server_close()
 
 
 def test_a_34_mib_task_data_body_is_taken_by_default(proxy: httpx.Client) -> None:

@@ -65,3 +65,31 @@ def test_refused(body: bytes, message: str) -> None:
 def test_parameters_keep_their_order_and_values() -> None:
     params: dict[str, Any] = parse_invocation(b'{"z": 1, "a": {"n": 2}, "m": "s"}').params
     assert list(params.items()) == [("z", 1), ("a", {"n": 2}), ("m", "s")]
+
+
+@pytest.mark.parametrize(
+    "number", ["18446744073709551616", "-9223372036854775809", "123456789012345678901234567890", "18446744073709551615"]
+)
+def test_integers_beyond_64_bits_stay_exact(number: str) -> None:
+    invocation = parse_invocation(
+        f'{{"n": {number}, "s": "{number}", "spiff__task_data": {{"m": [{number}]}}}}'.encode()
+    )
+    assert invocation.params["n"] == int(number) and type(invocation.params["n"]) is int
+    assert invocation.params["s"] == number
+    assert invocation.task_data["m"] == [int(number)]
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"n": NaN, "d": 12345678901234567890}', b'{"n": Infinity, "d": 12345678901234567890}']
+)
+def test_the_exact_parser_refuses_what_json_does_not_allow(body: bytes) -> None:
+    with pytest.raises(DispatchError) as raised:
+        parse_invocation(body)
+    assert raised.value.code == "invalid_request_body"
+
+
+def test_deep_nesting_with_long_digits_is_a_clear_error() -> None:
+    body = b'{"d": 12345678901234567890, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(DispatchError) as raised:
+        parse_invocation(body)
+    assert raised.value.code == "invalid_request_body"
