@@ -81,7 +81,7 @@ async def run_guarded(
         raise command_timed_out(command_id, runtime.timeout) from None
     except DispatchError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # connector code must not end the proxy
         raise command_failed(command_id, exc, (*sensitive, runtime.config)) from None
 
 

@@ -35,16 +35,48 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        payload.update(_extras(record))
+        if record.exc_info and record.exc_info[0] is not None:
+            payload["exc_type"] = record.exc_info[0].__name__  # never its text: it may hold secrets
         return orjson.dumps(payload, default=str).decode()
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record, the fields passed with ``extra=`` as ``key=value``; like the JSON
+    formatter it names an exception's type and leaves out its text and traceback (either may hold
+    secrets; the proxy logs scrubbed ones as fields)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(_with_message(record, self))
+        fields = _extras(record)
+        if record.exc_info and record.exc_info[0] is not None:
+            fields["exc_type"] = record.exc_info[0].__name__
+        if fields:
+            line += " " + " ".join(f"{k}={_text(v)}" for k, v in fields.items())
+        return line
+
+
+def _with_message(record: logging.LogRecord, formatter: logging.Formatter) -> logging.LogRecord:
+    record.message = record.getMessage()
+    record.asctime = formatter.formatTime(record)
+    return record
+
+
+def _text(value: object) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return orjson.dumps(text).decode() if any(c in text for c in ' "=\n') else text
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler()
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     install_log_redaction()

@@ -86,3 +86,29 @@ def test_bad_settings_stop_start_up_with_a_clear_message(name: str, value: str, 
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _worker_output(level: str) -> list[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _env(
+        CONNECTOR_PROXY_HOST="127.0.0.1",
+        CONNECTOR_PROXY_PORT=str(port),
+        CONNECTOR_PROXY_WORKERS="2",
+        CONNECTOR_PROXY_LOG_FORMAT="text",
+        CONNECTOR_PROXY_LOG_LEVEL=level,
+    )
+    with running(env) as process:
+        wait_live(url, process)
+        time.sleep(1.5)  # the other worker starts alongside the one that answered
+    output = process.stdout.read() if process.stdout else ""
+    return [line for line in output.splitlines() if line.strip()]
+
+
+def test_every_worker_logs_in_the_configured_format_and_level() -> None:
+    lines = _worker_output("INFO")
+    built = [line for line in lines if "registry built" in line]
+    assert len(built) == 2, lines  # one per worker...
+    assert all(" INFO connector_proxy.loading.embedded registry built commands=" in line for line in built)
+    assert not [line for line in lines if line.startswith("{")]  # ...and no JSON line from anyone
+    assert not [line for line in _worker_output("WARNING") if " INFO " in line]

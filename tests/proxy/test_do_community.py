@@ -197,6 +197,18 @@ def test_raising_command_shows_its_exception_text_scrubbed_of_parameter_and_conf
         assert secret not in logs  # ...and no secret
 
 
+@pytest.mark.parametrize(("signal", "code"), [("exit", "SystemExit"), ("interrupt", "KeyboardInterrupt")])
+def test_system_exit_and_keyboard_interrupt_from_a_command_are_an_envelope_and_the_proxy_lives_on(
+    proxy: httpx.Client, caplog: pytest.LogCaptureFixture, signal: str, code: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    status, error_code, message = error_of(do(proxy, "failing/Exits", {"password": PASSWORD, "signal": signal}))
+    assert (status, error_code) == (500, code)
+    assert PASSWORD not in message and "***" in message
+    assert PASSWORD not in captured_log_text(caplog)
+    assert do(proxy, "example/Echo", {"message": "still here"}).status_code == 200
+
+
 def test_timeout(start_proxy: ProxyFactory) -> None:
     with httpx.Client(base_url=start_proxy(command_timeout=0.5), timeout=30) as http:
         status, code, message = error_of(do(http, "failing/Sleep", {"seconds": 3}))

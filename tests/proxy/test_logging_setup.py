@@ -1,0 +1,44 @@
+"""The log formats: JSON and text carry the same fields, and neither an exception's text."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from connector_proxy.logging_setup import JsonFormatter, TextFormatter
+
+SECRET = "s3cr3t-in-exception-text"
+
+
+def _record(with_exception: bool) -> logging.LogRecord:
+    exc_info = None
+    if with_exception:
+        try:
+            raise RuntimeError(f"token {SECRET}")
+        except RuntimeError:
+            exc_info = sys.exc_info()
+    record = logging.LogRecord("connector_proxy.x", logging.WARNING, __file__, 1, "command raised", None, exc_info)
+    record.command = "demo/Run"
+    record.error = "token ***"
+    return record
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter(), TextFormatter()], ids=["json", "text"])
+def test_an_exception_is_named_never_quoted(formatter: logging.Formatter) -> None:
+    line = formatter.format(_record(with_exception=True))
+    assert SECRET not in line and "Traceback" not in line
+    assert "RuntimeError" in line and "demo/Run" in line and "token ***" in line
+    assert "\n" not in line
+
+
+def test_text_lines_carry_the_fields_as_key_value() -> None:
+    line = TextFormatter().format(_record(with_exception=False))
+    assert line.endswith(' WARNING connector_proxy.x command raised command=demo/Run error="token ***"')
+
+
+def test_json_lines_carry_the_same_fields() -> None:
+    payload = json.loads(JsonFormatter().format(_record(with_exception=True)))
+    assert (payload["command"], payload["error"], payload["exc_type"]) == ("demo/Run", "token ***", "RuntimeError")
