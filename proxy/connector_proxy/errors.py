@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST_BODY = "invalid_request_body"
     REQUEST_TOO_LARGE = "request_too_large"
     PROXY_BUSY = "proxy_busy"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     MISSING_PARAMETER = "missing_parameter"
     UNKNOWN_PARAMETER = "unknown_parameter"
     INVALID_PARAMETER = "invalid_parameter"

@@ -42,6 +42,24 @@ def too_large(limit: int) -> DispatchError:
     )
 
 
+def json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type, parameters ignored; no Content-Type at all counts
+    as JSON (what a body-less or hand-written call sends)."""
+    if content_type is None:
+        return True
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def not_json(content_type: str) -> DispatchError:
+    shown = content_type.partition(";")[0].strip()[:100]
+    return DispatchError(
+        415,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        f"The request body must be sent as application/json, not {shown or 'an empty type'}; nothing was run.",
+    )
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int, hold: Hold | None = None) -> bytes:
     """The whole request body; :func:`too_large` as soon as it is known to exceed ``limit`` bytes
     (from ``Content-Length`` before reading, or while reading a chunked body). With ``hold``, the
@@ -92,6 +110,10 @@ class FastPath:
         hold = self.budget.hold() if self.budget is not None else None
         try:
             try:
+                content_type = header(scope, b"content-type")
+                if not json_media_type(content_type):
+                    # A browser's cross-site "simple" POST (text/plain, a form) must not run commands.
+                    raise not_json(content_type or "")
                 body = await read_body(scope, receive, self.max_request_bytes, hold)
             except DispatchError as error:
                 logger.info("request refused", extra={"command": command_id, "error_code": error.code})

@@ -244,6 +244,25 @@ def test_request_body_over_the_limit_is_refused_and_the_proxy_keeps_serving(star
         assert do(http, "example/Echo", {"message": "still serving"}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"]
+)
+def test_a_body_not_sent_as_json_runs_nothing(proxy: httpx.Client, content_type: str) -> None:
+    """A cross-site browser POST (a "simple" request: no preflight) cannot run a command."""
+    answer = proxy.post("/v1/do/example/Echo", content=b'{"message": "csrf"}', headers={"content-type": content_type})
+    status, code, message = error_of(answer)
+    assert (status, code) == (415, "unsupported_media_type")
+    assert content_type.partition(";")[0] in message
+
+
+@pytest.mark.parametrize(
+    "headers", [{"content-type": "application/json; charset=utf-8"}, {"content-type": "application/vnd.x+json"}, {}]
+)
+def test_json_media_types_and_no_content_type_are_taken(proxy: httpx.Client, headers: dict[str, str]) -> None:
+    answer = proxy.post("/v1/do/example/Echo", content=b'{"message": "ok"}', headers=headers)
+    assert answer.status_code == 200
+
+
 def test_a_body_that_never_fully_arrives_runs_nothing(start_proxy: ProxyFactory) -> None:
     calls: list[str] = []
 

@@ -109,7 +109,8 @@ def test_required_url(client: httpx.Client) -> None:
 
 def test_integers_beyond_64_bits_reach_the_upstream_and_come_back_exact(client: httpx.Client, upstream: str) -> None:
     big = {"unsigned": 18446744073709551616, "negative": -9223372036854775809, "huge": 10**30}
-    response = client.post("/v1/do/http/PostRequestV2", content=json.dumps({"url": f"{upstream}/items", "data": big}))
+    payload = json.dumps({"url": f"{upstream}/items", "data": big})
+    response = client.post("/v1/do/http/PostRequestV2", content=payload, headers={"content-type": "application/json"})
     body = response.json()
     assert body["command_response"]["body"] == {"created": big}
     assert all(type(v) is int for v in body["command_response"]["body"]["created"].values())
