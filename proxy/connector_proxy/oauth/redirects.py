@@ -87,10 +87,18 @@ def check_redirect_url(url: str | None, allowlist: Sequence[str]) -> str:
 
 
 def with_response(redirect_url: str, response_json: str) -> str:
-    """``redirect_url`` + ``&response=`` (or ``?response=``) + the URL-encoded JSON, as the
-    reference proxy appends it (encoded here, so spiff-arena reads back the exact JSON)."""
-    separator = "&" if "?" in redirect_url else "?"
-    return f"{redirect_url}{separator}response={quote(response_json, safe='')}"
+    """``redirect_url`` with ``response=`` + the URL-encoded JSON added to its query, as the
+    reference proxy appends it (encoded here, so spiff-arena reads back the exact JSON).
+
+    The query's other parameters stay byte for byte (spiff-arena's token among them); a
+    ``response`` parameter already there is replaced, never kept beside ours (a reader might take
+    the first); a ``#fragment`` stays last, where it belongs, instead of swallowing the query.
+    """
+    before_fragment, hash_mark, fragment = redirect_url.partition("#")
+    base, _, query = before_fragment.partition("?")
+    kept = [part for part in query.split("&") if part and part.split("=", 1)[0] != "response"]
+    kept.append(f"response={quote(response_json, safe='')}")
+    return f"{base}?{'&'.join(kept)}{hash_mark}{fragment}"
 
 
 def _first(value: str | None) -> str | None:

@@ -89,13 +89,30 @@ def test_an_unparsable_allowlist_entry_allows_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("base", "separator"), [("http://b/cb/x/A?token=t", "&"), ("http://b/cb/x/A", "?"), ("http://b/cb?", "&")]
+    ("base", "prefix"),
+    [
+        ("http://b/cb/x/A?token=t", "http://b/cb/x/A?token=t&"),
+        ("http://b/cb/x/A", "http://b/cb/x/A?"),
+        ("http://b/cb?", "http://b/cb?"),
+    ],
 )
-def test_with_response(base: str, separator: str) -> None:
+def test_with_response(base: str, prefix: str) -> None:
     token = '{"access_token":"a+b/c=&d","scope":"x y"}'
     url = with_response(base, token)
-    assert url.startswith(base + separator + "response=")
+    assert url.startswith(prefix + "response=")
     assert parse_qs(urlsplit(url).query)["response"] == [token]
+
+
+def test_with_response_keeps_a_fragment_last_and_the_query_before_it() -> None:
+    url = with_response("http://b/cb?token=t.u.v#section", '{"a":1}')
+    parts = urlsplit(url)
+    assert parts.fragment == "section"
+    assert parse_qs(parts.query) == {"token": ["t.u.v"], "response": ['{"a":1}']}
+
+
+def test_with_response_replaces_a_response_parameter_already_there() -> None:
+    url = with_response("http://b/cb?response=forged&token=t&responsex=1", '{"a":1}')
+    assert parse_qs(urlsplit(url).query) == {"token": ["t"], "responsex": ["1"], "response": ['{"a":1}']}
 
 
 def _request(headers: dict[str, str], root_path: str = "") -> Request:
