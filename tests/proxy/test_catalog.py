@@ -70,3 +70,10 @@ def test_gzip_is_served_to_clients_that_accept_it(client: httpx.Client) -> None:
     assert zipped.content == plain.content  # httpx decodes it
     refused = client.get("/v1/commands", headers={"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
+
+
+def test_the_live_openapi_document_declares_metrics_as_prometheus_text(proxy_url: str) -> None:
+    document = httpx.get(f"{proxy_url}/openapi.json", timeout=10).json()
+    [media_type] = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert media_type.startswith("text/plain; version=")
+    assert httpx.get(f"{proxy_url}/metrics", timeout=10).headers["content-type"].startswith("text/plain")

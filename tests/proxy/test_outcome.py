@@ -9,6 +9,7 @@ import pytest
 
 from connector_proxy.errors import DispatchError
 from connector_proxy.outcome import Outcome, outcome_from_result
+from proxytest.protocol import protocol
 
 V2_DEFAULTS = {"body": None, "mimetype": "application/json"}
 
@@ -106,3 +107,11 @@ def test_invalid_results(result: Any, why: str) -> None:
         outcome_from_result(result, "c/C")
     error = refused.value
     assert (error.status, error.code, error.message) == (500, "invalid_command_result", f"Command c/C returned {why}.")
+
+
+def test_the_protocol_document_declares_every_status_the_proxy_answers() -> None:
+    paths = protocol()["paths"]
+    do = set(paths["/v1/do/{connector}/{command}"]["post"]["responses"])
+    assert {"200", "202", "400", "401", "404", "413", "415", "500", "503", "504"} <= do
+    for catalog in ("/v1/commands", "/v1/auths"):
+        assert {"200", "304", "401"} <= set(paths[catalog]["get"]["responses"])

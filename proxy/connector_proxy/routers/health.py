@@ -38,7 +38,12 @@ async def readiness(request: Request) -> Response:
     return Response(content=orjson.dumps(body), status_code=200 if state.ready else 503, media_type="application/json")
 
 
-@router.get("/metrics", summary="Prometheus metrics (open, like liveness)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (open, like liveness)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": "Metrics."}},
+)
 async def metrics(request: Request) -> Response:
     registry = proxy_state(request).metrics.registry
     return Response(content=generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
