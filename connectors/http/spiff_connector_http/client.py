@@ -30,6 +30,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from spiff_connector_http.errors import MAX_REDIRECTS
+from spiff_connector_http.redirects import drop_credentials_across_origins
 from spiff_connector_sdk.transport import pooled_transport
 
 DEFAULT_TIMEOUT = 30.0
@@ -121,6 +122,7 @@ def new_client() -> httpx.AsyncClient:
         max_redirects=MAX_REDIRECTS,
         cookies=http.cookiejar.CookieJar(policy=_NoCookiesPolicy()),
         headers={"User-Agent": USER_AGENT},
+        event_hooks={"request": [drop_credentials_across_origins]},
     )
 
 

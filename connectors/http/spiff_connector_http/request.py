@@ -19,6 +19,7 @@ import httpx
 
 from spiff_connector_http import errors
 from spiff_connector_http.client import DEFAULT_TIMEOUT
+from spiff_connector_http.redirects import ORIGIN, origin_of
 from spiff_connector_http.urls import InvalidUrlError, display_url, parse_url
 
 BodyFormat = Literal["json", "form", "raw"]
@@ -87,13 +88,15 @@ class PreparedRequest:
 
     def build(self, client: httpx.AsyncClient) -> httpx.Request:
         try:
-            return client.build_request(
+            request = client.build_request(
                 self.method,
                 self.url,
                 headers=self.headers,
                 timeout=httpx.Timeout(self.timeout),
                 **self.body,
             )
+            request.extensions[ORIGIN] = origin_of(request.url)
+            return request
         except httpx.InvalidURL as exc:
             raise InvalidRequestError(errors.INVALID_URL, "url is not a valid URL") from exc
         except (TypeError, ValueError) as exc:

@@ -231,3 +231,13 @@ async def test_the_user_agent_names_this_connector(community: Any, server: Any) 
     result = await ours("GetRequestV2", url=server.url("/echo"))
     assert expected.body["headers"]["user-agent"].startswith("python-requests/")
     assert result.body["headers"]["user-agent"] == USER_AGENT == "spiff-connector-http/0.1"
+
+
+async def test_a_redirect_to_another_origin_drops_every_credential_header(community: Any, server: Any) -> None:
+    elsewhere = "http://localhost:" + server.base.rsplit(":", 1)[1] + "/echo"  # the same server, another origin
+    headers = {"X-Api-Key": "k-1", "Proxy-Authorization": "Basic cA==", "Authorization": "Bearer t"}
+    expected = community("GetRequestV2", url=server.url(f"/redirect?to={elsewhere}"), headers=headers)
+    result = await ours("GetRequestV2", url=server.url(f"/redirect?to={elsewhere}"), headers=headers)
+    assert "x-api-key" in expected.body["headers"]  # requests drops only the two standard ones
+    assert not {"authorization", "proxy-authorization"} & set(expected.body["headers"])
+    assert not {"x-api-key", "proxy-authorization", "authorization"} & set(result.body["headers"])

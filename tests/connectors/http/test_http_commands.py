@@ -310,3 +310,30 @@ def test_environment_proxies(monkeypatch: pytest.MonkeyPatch, env: dict[str, str
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert environment_proxies() == patterns
+
+
+CREDENTIALS = {
+    "X-Api-Key": "k-123",
+    "Proxy-Authorization": "Basic cHJveHk=",
+    "Authorization": "Bearer t-456",
+    "X-Auth-Token": "t-789",
+    "Cookie": "session=s",
+}
+
+
+async def test_a_redirect_to_another_origin_drops_every_credential_header(server: Any) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    elsewhere = f"http://localhost:{port}/echo"  # the same server under another origin
+    result = await call(
+        "GetRequestV2", url=server.url(f"/redirect?to={elsewhere}"), headers={**CREDENTIALS, "X-Trace": "kept"}
+    )
+    assert result.http_status == 200
+    received = result.body["headers"]
+    assert received["x-trace"] == "kept"
+    assert not {name.lower() for name in CREDENTIALS} & set(received)
+
+
+async def test_a_redirect_within_the_origin_keeps_them(server: Any) -> None:
+    result = await call("GetRequestV2", url=server.url("/redirect?to=/echo"), headers=CREDENTIALS)
+    received = result.body["headers"]
+    assert {name.lower() for name in CREDENTIALS} - {"cookie"} <= set(received)
