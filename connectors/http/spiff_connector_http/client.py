@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import http.cookiejar
-import ipaddress
 import ssl
 import urllib.request
 import weakref
@@ -31,6 +30,7 @@ import httpx
 
 from spiff_connector_http.errors import MAX_REDIRECTS
 from spiff_connector_http.redirects import drop_credentials_across_origins
+from spiff_connector_sdk.proxies import environment_mounts
 from spiff_connector_sdk.transport import pooled_transport
 
 DEFAULT_TIMEOUT = 30.0
@@ -50,52 +50,6 @@ class _NoCookiesPolicy(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
-def environment_proxies() -> dict[str, str | None]:
-    """URL patterns to proxy URLs (None: no proxy) from ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``
-    and ``NO_PROXY``, read as httpx reads them (httpx skips them for a client with its own transport)."""
-    found = urllib.request.getproxies()
-    patterns: dict[str, str | None] = {}
-    for scheme in ("http", "https", "all"):
-        if found.get(scheme):
-            proxy = found[scheme]
-            patterns[f"{scheme}://"] = proxy if "://" in proxy else f"http://{proxy}"
-    for host in (h.strip() for h in found.get("no", "").split(",")):
-        if host == "*":
-            return {}
-        if not host:
-            continue
-        if "://" in host:
-            patterns[host] = None
-        elif _is_ip(host.split("/")[0], ipaddress.IPv4Address) or host.lower() == "localhost":
-            patterns[f"all://{host}"] = None
-        elif _is_ip(host.split("/")[0], ipaddress.IPv6Address):
-            patterns[f"all://[{host}]"] = None
-        else:
-            patterns[f"all://*{host}"] = None
-    return patterns
-
-
-def _is_ip(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
-    try:
-        kind(text)
-    except ValueError:
-        return False
-    return True
-
-
-class ProxyTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport through an environment proxy; failing to connect to the proxy is a
-    :class:`httpx.ProxyError` (``requests``' ``ProxyError``), not a failure to reach the upstream."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            return await super().handle_async_request(request)
-        except httpx.ConnectError as exc:
-            if any(isinstance(e, ssl.SSLError) for e in (exc.__cause__, exc.__context__)):
-                raise  # the TLS handshake with the upstream, through the tunnel
-            raise httpx.ProxyError(str(exc) or "cannot connect to the proxy") from exc
-
-
 @functools.cache
 def ssl_context() -> ssl.SSLContext:
     """httpx's default TLS settings (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), loaded once."""
@@ -109,10 +63,7 @@ def new_client() -> httpx.AsyncClient:
         max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
-    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
-        pattern: None if proxy is None else ProxyTransport(proxy=proxy, verify=ssl_context(), limits=limits)
-        for pattern, proxy in environment_proxies().items()
-    }
+    mounts = environment_mounts(verify=ssl_context(), limits=limits)
     return httpx.AsyncClient(
         limits=limits,
         transport=pooled_transport(verify=ssl_context(), limits=limits),

@@ -18,6 +18,7 @@ from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
 from connector_proxy.outcome import JSON, Outcome
 from connector_proxy.secret_files import MountedKey, current
+from spiff_connector_sdk.proxies import environment_mounts
 from spiff_connector_sdk.transport import pooled_transport
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Forwarder:
             # No client-wide timeout: every forward runs under its Connector's own deadline.
             self._client = httpx.AsyncClient(
                 transport=pooled_transport(limits=limits, unacked_timeout=UNACKED_TIMEOUT),
+                mounts=environment_mounts(limits=limits),
                 timeout=None,  # noqa: S113
                 follow_redirects=False,
                 cookies=no_cookie_jar(),

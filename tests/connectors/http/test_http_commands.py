@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from spiff_connector_http import connector
-from spiff_connector_http.client import environment_proxies, get_client, lifespan
+from spiff_connector_http.client import get_client, lifespan
+from spiff_connector_sdk.proxies import environment_proxies
 from spiff_connector_sdk import Context, Result
 
 METHODS = {

@@ -1,0 +1,72 @@
+"""Environment proxy settings for clients with a transport of their own.
+
+httpx reads ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` only for a client
+without a custom transport, so a client on :func:`~spiff_connector_sdk.transport.pooled_transport`
+would silently bypass a site's egress proxy. :func:`environment_mounts` gives such a client the
+mounts httpx would have made: URLs a proxy setting covers go through httpx's own proxy transport,
+``NO_PROXY`` hosts straight to the pooled one.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+import urllib.request
+
+import httpx
+
+
+def environment_proxies() -> dict[str, str | None]:
+    """URL patterns to proxy URLs (None: no proxy) from ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``
+    and ``NO_PROXY``, read as httpx reads them (httpx skips them for a client with its own transport)."""
+    found = urllib.request.getproxies()
+    patterns: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        if found.get(scheme):
+            proxy = found[scheme]
+            patterns[f"{scheme}://"] = proxy if "://" in proxy else f"http://{proxy}"
+    for host in (h.strip() for h in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        if "://" in host:
+            patterns[host] = None
+        elif _is_ip(host.split("/")[0], ipaddress.IPv4Address) or host.lower() == "localhost":
+            patterns[f"all://{host}"] = None
+        elif _is_ip(host.split("/")[0], ipaddress.IPv6Address):
+            patterns[f"all://[{host}]"] = None
+        else:
+            patterns[f"all://*{host}"] = None
+    return patterns
+
+
+def _is_ip(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+class ProxyTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport through an environment proxy; failing to connect to the proxy is a
+    :class:`httpx.ProxyError` (``requests``' ``ProxyError``), not a failure to reach the upstream."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectError as exc:
+            if any(isinstance(e, ssl.SSLError) for e in (exc.__cause__, exc.__context__)):
+                raise  # the TLS handshake with the upstream, through the tunnel
+            raise httpx.ProxyError(str(exc) or "cannot connect to the proxy") from exc
+
+
+def environment_mounts(
+    *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """httpx ``mounts`` for the environment's proxy settings (empty when there are none)."""
+    return {
+        pattern: None if proxy is None else ProxyTransport(proxy=proxy, verify=verify, limits=limits or httpx.Limits())
+        for pattern, proxy in environment_proxies().items()
+    }
