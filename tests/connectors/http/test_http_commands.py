@@ -10,8 +10,8 @@ import pytest
 
 from spiff_connector_http import connector
 from spiff_connector_http.client import get_client, lifespan
-from spiff_connector_sdk.proxies import environment_proxies
 from spiff_connector_sdk import Context, Result
+from spiff_connector_sdk.proxies import environment_proxies
 
 METHODS = {
     "GetRequestV2": "GET",
