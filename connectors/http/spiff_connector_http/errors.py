@@ -70,6 +70,10 @@ INVALID_PARAMETERS: Final = "InvalidParameters"
 JSON_DECODE_ERROR: Final = "JSONDecodeError"
 """A non-empty body with a JSON content type that does not parse (wins over ``HttpError<status>``)."""
 
+RECURSION_ERROR: Final = "RecursionError"
+"""A JSON body nested deeper than the parser can follow (about 1,000 levels), as the community
+connector reports it."""
+
 EXPAT_ERROR: Final = "ExpatError"
 """A non-empty body with an XML content type that does not parse (wins over ``HttpError<status>``)."""
 

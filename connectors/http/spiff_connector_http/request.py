@@ -148,7 +148,10 @@ def with_params(url: httpx.URL, params: Any) -> httpx.URL:
     if not encoded:
         return url
     query = url.query.decode("ascii")
-    return url.copy_with(query=(f"{query}&{encoded}" if query else encoded).encode("ascii"))
+    try:
+        return url.copy_with(query=(f"{query}&{encoded}" if query else encoded).encode("ascii"))
+    except httpx.InvalidURL as exc:  # httpx's bound: 65,536 characters per URL component
+        raise InvalidRequestError(errors.INVALID_URL, "the URL's query with params is too long to send") from exc
 
 
 def _check_header_part(part: Any, pattern: re.Pattern[str], kind: str) -> str:

@@ -241,3 +241,9 @@ async def test_a_redirect_to_another_origin_drops_every_credential_header(commun
     assert "x-api-key" in expected.body["headers"]  # requests drops only the two standard ones
     assert not {"authorization", "proxy-authorization"} & set(expected.body["headers"])
     assert not {"x-api-key", "proxy-authorization", "authorization"} & set(result.body["headers"])
+
+
+async def test_a_query_too_long_to_send_is_invalid_url(server: Any) -> None:
+    result = await ours("GetRequestV2", url=server.url("/echo"), params={"q": "x" * 70_000})
+    assert (code(result), result.http_status) == ("InvalidURL", 500)
+    assert server.client_ports == []

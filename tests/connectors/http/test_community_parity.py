@@ -322,3 +322,10 @@ async def test_no_proxy_hosts_are_reached_directly(
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     await assert_same(community, "GetRequestV2", {"url": server.url("/json")})
+
+
+async def test_a_json_body_nested_too_deep_is_a_recursion_error(community: Any, server: Any) -> None:
+    deep = "[" * 1_100 + "]" * 1_100  # beyond the parser's depth, well within a URL
+    url = server.url(f"/as?type=application/json&body={deep}")
+    result = await assert_same(community, "GetRequestV2", {"url": url})
+    assert result.error is not None and result.error.code == "RecursionError"
