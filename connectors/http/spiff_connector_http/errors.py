@@ -62,6 +62,13 @@ UNICODE_ENCODE_ERROR: Final = "UnicodeEncodeError"
 INVALID_JSON_ERROR: Final = "InvalidJSONError"
 """``data`` cannot be sent as JSON (NaN or infinity)."""
 
+RESPONSE_TOO_LARGE: Final = "ResponseTooLarge"
+"""This connector's own: the response body (decoded) is larger than ``HTTP_MAX_RESPONSE_BYTES`` in the
+proxy's ``config`` (:data:`DEFAULT_MAX_RESPONSE_BYTES` by default); it is not read further, and the
+upstream's status is reported with an empty body. Not retried."""
+
+DEFAULT_MAX_RESPONSE_BYTES: Final = 32 * 1024 * 1024
+
 INVALID_PARAMETERS: Final = "InvalidParameters"
 """This connector's own: ``headers``/``params`` not a flat object, ``data`` that does not fit
 ``body_format``, basic auth and ``bearer_token`` together."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,7 +29,13 @@ import httpx
 
 from spiff_connector_http import errors
 from spiff_connector_http.client import get_client
-from spiff_connector_http.request import InvalidRequestError, PreparedRequest, RequestOptions, prepare
+from spiff_connector_http.request import (
+    InvalidRequestError,
+    PreparedRequest,
+    RequestOptions,
+    max_response_bytes,
+    prepare,
+)
 from spiff_connector_http.response import parse_body, response_headers
 from spiff_connector_http.urls import redact
 from spiff_connector_sdk import Context, ErrorInfo, Result
@@ -52,6 +59,7 @@ class _Failure:
     code: str
     reason: str
     retryable: bool = True
+    http_status: int = errors.NO_RESPONSE_STATUS  # the upstream's, when its headers came
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -131,6 +139,37 @@ class _IdleTimeoutStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
+class ResponseTooLarge(Exception):
+    def __init__(self, status: int, limit: int) -> None:
+        super().__init__(f"the response body exceeds {limit} bytes (HTTP_MAX_RESPONSE_BYTES); it was not read further")
+        self.status = status
+
+
+_RECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+async def _read_within(response: httpx.Response, limit: int) -> httpx.Response:
+    """The whole (decoded) body, read chunk by chunk and abandoned as soon as it exceeds ``limit``
+    bytes; a compressed body counts by its decoded size. Returns the response with that body."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(response.status_code, limit)
+        chunks.append(chunk)
+    await response.aclose()
+    headers = [(name, value) for name, value in response.headers.multi_items() if name.lower() not in _RECODED]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=b"".join(chunks),
+        request=response.request,
+        extensions={"reason_phrase": response.reason_phrase.encode("latin-1", "replace")},
+        history=response.history,
+    )
+
+
 async def _attempt(
     client: httpx.AsyncClient, http_request: httpx.Request, request: PreparedRequest
 ) -> httpx.Response | _Failure:
@@ -143,11 +182,13 @@ async def _attempt(
             if isinstance(response.stream, httpx.AsyncByteStream):
                 response.stream = _IdleTimeoutStream(response.stream, request.timeout)
             try:
-                await response.aread()  # closes the response when it succeeds
+                response = await _read_within(response, request.max_response_bytes)
             except BaseException:
                 with contextlib.suppress(httpx.HTTPError):  # the read's failure is the one to report
                     await response.aclose()
                 raise
+    except ResponseTooLarge as exc:
+        return _Failure(errors.RESPONSE_TOO_LARGE, str(exc), retryable=False, http_status=exc.status)
     except httpx.HTTPError as exc:
         return _classify(exc, phase, request)
     except TimeoutError:
@@ -157,8 +198,8 @@ async def _attempt(
     return response
 
 
-def _failed(code: str, message: str) -> Result:
-    return Result(body={}, http_status=errors.NO_RESPONSE_STATUS, error=ErrorInfo(code, message))
+def _failed(code: str, message: str, http_status: int = errors.NO_RESPONSE_STATUS) -> Result:
+    return Result(body={}, http_status=http_status, error=ErrorInfo(code, message))
 
 
 def _after(attempt: int) -> str:
@@ -168,7 +209,7 @@ def _after(attempt: int) -> str:
 async def execute(ctx: Context, options: RequestOptions) -> Result:
     """Send the request described by ``options`` and describe the outcome as a :class:`Result`."""
     try:
-        request = prepare(options)
+        request = dataclasses.replace(prepare(options), max_response_bytes=max_response_bytes(ctx.config))
         client = get_client()
         http_request = request.build(client)
     except InvalidRequestError as exc:
@@ -194,7 +235,7 @@ async def execute(ctx: Context, options: RequestOptions) -> Result:
 
     if not isinstance(outcome, httpx.Response):
         assert outcome is not None
-        return _failed(outcome.code, f"{label} failed{_after(attempt)}: {outcome.reason}")
+        return _failed(outcome.code, f"{label} failed{_after(attempt)}: {outcome.reason}", outcome.http_status)
 
     response = outcome
     status = response.status_code

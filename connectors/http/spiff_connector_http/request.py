@@ -80,6 +80,7 @@ class PreparedRequest:
     timeout: float
     follow_redirects: bool
     secrets: tuple[str, ...] = field(default=())
+    max_response_bytes: int = errors.DEFAULT_MAX_RESPONSE_BYTES
 
     @property
     def deadline(self) -> float:
@@ -276,6 +277,19 @@ def bearer_authorization(token: Any) -> str:
     if not value.isascii():
         raise InvalidRequestError(errors.UNICODE_ENCODE_ERROR, "bearer_token must be ASCII text")
     return value
+
+
+MAX_RESPONSE_CONFIG_KEY = "HTTP_MAX_RESPONSE_BYTES"
+
+
+def max_response_bytes(config: Mapping[str, Any]) -> int:
+    """The response size limit from the proxy's ``config`` (a positive integer, or a string of one)."""
+    value = config.get(MAX_RESPONSE_CONFIG_KEY)
+    try:
+        limit = int(value) if value is not None and not isinstance(value, bool) else 0
+    except (TypeError, ValueError):
+        limit = 0
+    return limit if limit > 0 else errors.DEFAULT_MAX_RESPONSE_BYTES
 
 
 def prepare(options: RequestOptions) -> PreparedRequest:

@@ -25,6 +25,7 @@ and broken answers, each on a connection closed afterwards:
 - ``/short``: a body shorter than its Content-Length;
 - ``/chunks-broken``: an invalid first chunk; ``/chunks-broken-later``: one valid chunk, a pause, an invalid one;
 - ``/gzip-broken``: ``Content-Encoding: gzip`` on a body that is not gzip;
+- ``/gzip-big?size=N``: N zero bytes of JSON string, gzip-compressed (a small body that decodes large);
 - ``/stall-body?seconds=S``: the headers and part of the body, then nothing for S seconds.
 
 Fixtures for failures without an answer: ``closed_port`` (connections refused),
@@ -36,6 +37,7 @@ self-signed certificate).
 from __future__ import annotations
 
 import datetime
+import gzip
 import ipaddress
 import json
 import socket
@@ -156,6 +158,10 @@ class Handler(BaseHTTPRequestHandler):
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
             time.sleep(0.1)
             self._raw(b"zz\r\nabc\r\n")
+        elif path == "/gzip-big":
+            packed = gzip.compress(b'"' + b"0" * int(first.get("size", "1000")) + b'"')
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n"
+            self._raw(head.encode() + packed)
         elif path == "/gzip-broken":
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip")
         elif path == "/stall-body":

@@ -309,3 +309,25 @@ async def test_a_redirect_within_the_origin_keeps_them(server: Any) -> None:
     result = await call("GetRequestV2", url=server.url("/redirect?to=/echo"), headers=CREDENTIALS)
     received = result.body["headers"]
     assert {name.lower() for name in CREDENTIALS} - {"cookie"} <= set(received)
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        ("/as?type=application/json&body=%22" + "x" * 3000 + "%22", "2000"),
+        ("/gzip-big?size=50000000", "1000000"),  # about 50 KB on the wire: the decoded size counts
+    ],
+)
+async def test_a_response_beyond_the_limit_is_not_read_further(server: Any, path: str, limit: str) -> None:
+    ctx = Context(config={"HTTP_MAX_RESPONSE_BYTES": limit})
+    result = await call("GetRequestV2", ctx, url=server.url(path), attempts=3)
+    assert result.error is not None
+    assert (result.error.code, result.http_status, result.body) == ("ResponseTooLarge", 200, {})
+    assert f"{limit} bytes" in result.error.message
+    assert len(server.client_ports) == 1  # not retried
+
+
+async def test_a_response_within_the_limit_is_whole(server: Any) -> None:
+    ctx = Context(config={"HTTP_MAX_RESPONSE_BYTES": 2000})
+    result = await call("GetRequestV2", ctx, url=server.url("/gzip-big?size=1500"))
+    assert (result.error, result.body) == (None, "0" * 1500)
