@@ -160,7 +160,8 @@ class Handler(BaseHTTPRequestHandler):
             self._raw(b"zz\r\nabc\r\n")
         elif path == "/gzip-big":
             packed = gzip.compress(b'"' + b"0" * int(first.get("size", "1000")) + b'"')
-            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: {len(packed)}\r\n\r\n"
+            head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+            head += f"Content-Length: {len(packed)}\r\n\r\n"
             self._raw(head.encode() + packed)
         elif path == "/gzip-broken":
             self._raw(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 8\r\n\r\nnot gzip")
