@@ -133,14 +133,17 @@ class PooledTransport(AiohttpTransport):
         verify: ssl.SSLContext | bool = True,
         limits: httpx.Limits = DEFAULT_LIMITS,
         unacked_timeout: float | None = None,
+        max_per_host: int | None = None,
     ) -> None:
         self.unacked_timeout = unacked_timeout
+        self.max_per_host = max_per_host
         super().__init__(verify=verify, limits=limits, trust_env=False, client=self._new_session)
 
     def _new_session(self) -> aiohttp.ClientSession:
         expiry = self.limits.keepalive_expiry
         connector = aiohttp.TCPConnector(
             limit=self.limits.max_connections or 0,  # aiohttp: 0 is no limit, like httpx's None
+            limit_per_host=self.max_per_host or 0,
             keepalive_timeout=expiry if expiry is not None else 3600.0,
             ssl=self.ssl_context,
             socket_factory=unacked_socket_factory(self.unacked_timeout) if self.unacked_timeout else None,
@@ -172,7 +175,13 @@ class PooledTransport(AiohttpTransport):
 
 
 def pooled_transport(
-    *, verify: ssl.SSLContext | bool = True, limits: httpx.Limits = DEFAULT_LIMITS, unacked_timeout: float | None = None
+    *,
+    verify: ssl.SSLContext | bool = True,
+    limits: httpx.Limits = DEFAULT_LIMITS,
+    unacked_timeout: float | None = None,
+    max_per_host: int | None = None,
 ) -> PooledTransport:
-    """A :class:`PooledTransport`: pass it as ``transport=`` to one long-lived ``httpx.AsyncClient``."""
-    return PooledTransport(verify=verify, limits=limits, unacked_timeout=unacked_timeout)
+    """A :class:`PooledTransport`: pass it as ``transport=`` to one long-lived ``httpx.AsyncClient``.
+    ``max_per_host``: connections to one host at most (None: only the pool's limit), so calls
+    hanging on one slow host leave the rest of the pool to the others."""
+    return PooledTransport(verify=verify, limits=limits, unacked_timeout=unacked_timeout, max_per_host=max_per_host)

@@ -34,7 +34,8 @@ from spiff_connector_sdk.proxies import environment_mounts
 from spiff_connector_sdk.transport import pooled_transport
 
 DEFAULT_TIMEOUT = 30.0
-MAX_CONNECTIONS = 100
+MAX_CONNECTIONS = 200
+MAX_CONNECTIONS_PER_HOST = 50  # one slow API cannot take the pool from the others
 MAX_KEEPALIVE_CONNECTIONS = 20
 KEEPALIVE_EXPIRY = 30.0
 USER_AGENT = "spiff-connector-http/0.1"
@@ -66,7 +67,7 @@ def new_client() -> httpx.AsyncClient:
     mounts = environment_mounts(verify=ssl_context(), limits=limits)
     return httpx.AsyncClient(
         limits=limits,
-        transport=pooled_transport(verify=ssl_context(), limits=limits),
+        transport=pooled_transport(verify=ssl_context(), limits=limits, max_per_host=MAX_CONNECTIONS_PER_HOST),
         mounts=mounts,
         timeout=httpx.Timeout(DEFAULT_TIMEOUT),
         follow_redirects=False,

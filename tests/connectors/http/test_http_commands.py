@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
 
 import pytest
 
+from spiff_connector_http import client as client_module
 from spiff_connector_http import connector
 from spiff_connector_http.client import get_client, lifespan
 from spiff_connector_sdk import Context, Result
@@ -331,3 +333,31 @@ async def test_a_response_within_the_limit_is_whole(server: Any) -> None:
     ctx = Context(config={"HTTP_MAX_RESPONSE_BYTES": 2000})
     result = await call("GetRequestV2", ctx, url=server.url("/gzip-big?size=1500"))
     assert (result.error, result.body) == (None, "0" * 1500)
+
+
+async def test_calls_hanging_on_one_host_leave_the_pool_to_the_others(
+    server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    hanging = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    monkeypatch.setattr(client_module, "MAX_CONNECTIONS", 6)
+    monkeypatch.setattr(client_module, "MAX_CONNECTIONS_PER_HOST", 2)
+    await client_module.aclose_loop_client()  # a client with those limits
+    try:
+        stuck_url = f"http://127.0.0.1:{hanging.sockets[0].getsockname()[1]}/"
+        stuck = [asyncio.create_task(call("GetRequestV2", url=stuck_url, timeout=3)) for _ in range(8)]
+        await asyncio.sleep(0.3)
+        healthy = await call("GetRequestV2", url=server.url("/json"), timeout=1)
+        assert (healthy.error, healthy.body) == (None, {"ok": True})
+        assert not any(task.done() for task in stuck)  # answered while the pool's other calls hang
+        results = await asyncio.gather(*stuck)
+        assert {r.error.code for r in results if r.error} <= {"ReadTimeout", "ConnectTimeout"}
+    finally:
+        for writer in held:
+            writer.close()
+        hanging.close()
+        await hanging.wait_closed()
