@@ -50,6 +50,10 @@ REJECTED_BY_CEL: dict[str, dict[str, Any]] = {
         "config": [{"name": "N", "value": "v", "valueFrom": SECRET_KEY}],
     },
     "config entry with neither": {"source": IMAGE, "config": [{"name": "N"}]},
+    "credentials in indexUrl": {"source": {"pip": {"requirements": ["a"], "indexUrl": "https://u:p@pypi.example/s"}}},
+    "credentials in extraIndexUrls": {
+        "source": {"pip": {"requirements": ["a"], "extraIndexUrls": ["https://token@pypi.example/simple"]}}
+    },
 }
 
 ACCEPTED: dict[str, dict[str, Any]] = {
