@@ -88,6 +88,20 @@ class Settings(BaseSettings):
         description="Request bodies one worker holds at once (bytes, summed over concurrent /v1/do requests); "
         "a request that does not fit waits, then gets 503 proxy_busy. A request alone always fits.",
     )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        le=16 * 1024 * 1024,
+        description="Largest request head (request line and headers, bytes); a larger one gets 431 and the "
+        "connection is closed.",
+    )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a connection may take to send a request's head (from connecting, or from the "
+        "request's first byte); then it is closed.",
+    )
     body_wait_seconds: float = Field(
         10.0, ge=0, le=300, description="Seconds a /v1/do request waits for room in max_body_memory_bytes."
     )

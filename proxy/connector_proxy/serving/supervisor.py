@@ -29,6 +29,7 @@ from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 from connector_proxy.app import create_app
 from connector_proxy.serving.package_watch import PackageWatch, import_directories, watch_in_thread
+from connector_proxy.serving.request_head import bounded_head_protocol
 from connector_proxy.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,13 @@ class ProxyWorker(UvicornWorker):  # type: ignore[misc]
         self.notify()
 
 
+def worker_class(settings: Settings) -> type[ProxyWorker]:
+    """:class:`ProxyWorker` whose HTTP protocol bounds request heads by ``settings``."""
+    protocol = bounded_head_protocol(settings.max_header_bytes, settings.header_timeout)
+    kwargs = {**ProxyWorker.CONFIG_KWARGS, "http": protocol}
+    return type("ConfiguredProxyWorker", (ProxyWorker,), {"CONFIG_KWARGS": kwargs})
+
+
 def _refresh_import_state() -> None:
     """A worker forked after a package was installed sees it: new ``.pth`` files are read and the
     import system's directory caches are dropped."""
@@ -113,7 +121,7 @@ class ProxyServer(BaseApplication):  # type: ignore[misc]
         values: dict[str, Any] = {
             "bind": [f"{host}:{self.port}"],
             "workers": self.settings.workers,
-            "worker_class": ProxyWorker,
+            "worker_class": worker_class(self.settings),
             "logger_class": RootLogging,
             "graceful_timeout": math.ceil(self.settings.command_timeout + GRACE_SECONDS),
             "keepalive": 5,
