@@ -22,9 +22,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+def running(env: dict[str, str], options: list[str] | None = None) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "connector_proxy", "serve"],
+        [sys.executable, "-m", "connector_proxy", "serve", *(options or [])],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -112,3 +112,18 @@ def test_every_worker_logs_in_the_configured_format_and_level() -> None:
     assert all(" INFO connector_proxy.loading.embedded registry built commands=" in line for line in built)
     assert not [line for line in lines if line.startswith("{")]  # ...and no JSON line from anyone
     assert not [line for line in _worker_output("WARNING") if " INFO " in line]
+
+
+@pytest.mark.parametrize("access_log", [False, True])
+def test_request_lines_are_logged_only_with_access_log(access_log: bool) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _env(CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_PORT=str(port))
+    with running(env, ["--access-log"] if access_log else []) as process:
+        wait_live(url, process)
+        for _ in range(3):
+            httpx.get(f"{url}/v1/commands", timeout=10)
+        time.sleep(0.5)
+    output = process.stdout.read() if process.stdout else ""
+    request_lines = [line for line in output.splitlines() if '"logger":"uvicorn.access"' in line]
+    assert (len(request_lines) >= 3) is access_log, output[-2000:]

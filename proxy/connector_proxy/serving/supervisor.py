@@ -72,11 +72,15 @@ class ProxyWorker(UvicornWorker):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in ("uvicorn.error", "uvicorn.access"):  # the base hands them gunicorn's handlers
+        # The base hands uvicorn's loggers gunicorn's handlers: send them through the root logger.
+        # uvicorn logs every request line when its access logger has handlers anywhere up the tree,
+        # so the access logger propagates only when --access-log asks for it.
+        access = self.cfg.accesslog is not None
+        for name, propagate in (("uvicorn.error", True), ("uvicorn.access", access)):
             uvicorn_log = logging.getLogger(name)
             uvicorn_log.handlers = []
-            uvicorn_log.propagate = True
-        self.config.access_log = self.cfg.accesslog is not None
+            uvicorn_log.propagate = propagate
+        self.config.access_log = access
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
