@@ -314,7 +314,7 @@ def test_schema_rejects_and_so_does_parse_spec(spec: dict[str, Any]) -> None:
 def test_cel_rejects_and_so_does_parse_spec(spec: dict[str, Any]) -> None:
     assert schema_errors(connector(spec)) == []  # jsonschema alone cannot see it
     assert cel_errors(connector(spec)) != []
-    with pytest.raises(InvalidSpec, match="exactly one of value or valueFrom|must not contain credentials"):
+    with pytest.raises(InvalidSpec, match=r"exactly one of value or valueFrom|must not contain credentials"):
         parse_spec(spec)
 
 
