@@ -26,8 +26,8 @@ _TOO_LARGE = (
 )
 
 
-class _HeadTooLarge(Exception):
-    pass
+class HeadTooLarge(Exception):
+    """Raised from the parser callback to stop parsing a head over the limit."""
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
@@ -39,74 +39,85 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._too_large = False
         self._awaiting_head = False
+        self._head_started = 0.0
         self._head_timer: asyncio.TimerHandle | None = None
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._awaiting_head = True
-        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+    # One timer per connection, not per request (that would cost the hot path a timer each time):
+    # it fires every head_timeout seconds at most and checks when the awaited head began.
+    def _check_head(self) -> None:
+        self._head_timer = None
+        if self.transport is None or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._awaiting_head and now - self._head_started >= self.head_timeout:
+            logger.info("request head not received in time", extra={"timeout_s": self.head_timeout})
+            self.transport.close()
+            return
+        due = self._head_started + self.head_timeout if self._awaiting_head else now + self.head_timeout
+        self._head_timer = self.loop.call_at(due, self._check_head)
 
-    def _disarm(self) -> None:
+    def _stop_checking(self) -> None:
         self._awaiting_head = False
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_timed_out(self) -> None:
-        if self._awaiting_head and self.transport is not None and not self.transport.is_closing():
-            logger.info("request head not received in time", extra={"timeout_s": self.head_timeout})
-            self.transport.close()
-
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._awaiting_head = True
+        self._head_started = self.loop.time()
+        self._head_timer = self.loop.call_at(self._head_started + self.head_timeout, self._check_head)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._stop_checking()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """uvicorn's, but a head over the limit is answered 431 (httptools reports a callback's
-        exception as a parse error, which uvicorn would answer 400)."""
+        """uvicorn's, plus the head's size: over the limit it is answered 431 and closed."""
         self._unset_keepalive_if_required()
+        if self._awaiting_head:
+            self._head_bytes += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
-            if self._too_large:
-                logger.info("request head too large", extra={"limit_bytes": self.max_head_bytes})
-                self._disarm()
-                self.transport.write(_TOO_LARGE)
-                self.transport.close()
+            if self._too_large:  # raised by on_headers_complete: httptools reports it as a parse error
+                self._refuse_head()
                 return
             self.logger.warning("Invalid HTTP request received.")
             self.send_400_response("Invalid HTTP request received.")
+            return
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
                 self.handle_websocket_upgrade()
             else:
                 self._unsupported_upgrade_warning()
+            return
+        # Still in the head after all these bytes: no body can have begun, so the head is at
+        # least this large.
+        if self._awaiting_head and self._head_bytes > self.max_head_bytes:
+            self._refuse_head()
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.max_head_bytes:
-            self._too_large = True
-            raise _HeadTooLarge
+    def _refuse_head(self) -> None:
+        logger.info("request head too large", extra={"limit_bytes": self.max_head_bytes})
+        self._stop_checking()
+        self.transport.write(_TOO_LARGE)
+        self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
-        self._arm()
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)
-        super().on_header(name, value)
+        self._awaiting_head = True
+        self._head_started = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        # The reads holding this head were larger than the limit (rare): measure the head itself,
+        # since those reads may hold the body too.
+        if self._head_bytes > self.max_head_bytes:
+            size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+            if size > self.max_head_bytes:
+                self._too_large = True
+                raise HeadTooLarge
+        self._awaiting_head = False
+        self._head_bytes = 0
         super().on_headers_complete()
 
 

@@ -55,6 +55,25 @@ def test_a_head_over_the_limit_gets_431_and_is_closed(proxy: str) -> None:
     assert answer.startswith(b"HTTP/1.1 431 ")
 
 
+def test_a_head_over_the_limit_in_many_reads_gets_431(proxy: str) -> None:
+    with socket.create_connection(_address(proxy), timeout=10) as sock:
+        sock.sendall(b"GET /v1/commands HTTP/1.1\r\nhost: x\r\n")
+        try:
+            for _ in range(64):  # 1 MiB of headers, never finished
+                sock.sendall(b"x-more: " + b"b" * 16_000 + b"\r\n")
+                time.sleep(0.005)
+        except OSError:  # the proxy closed the connection: what is asserted next
+            pass
+        answer = _closed_within(sock, 10)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+
+
+def test_a_small_head_with_a_large_body_is_served(proxy: str) -> None:
+    body = b'{"url": "http://127.0.0.1:1/", "spiff__task_data": {"pad": "' + b"p" * 1_000_000 + b'"}}'
+    answer = httpx.post(f"{proxy}/v1/do/http/GetRequestV2", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200
+
+
 def test_a_head_sent_too_slowly_loses_its_connection(proxy: str) -> None:
     with socket.create_connection(_address(proxy), timeout=10) as sock:
         sock.sendall(b"GET /v1/commands HTTP/1.1\r\nhost: x\r\n")  # and never the rest
