@@ -150,23 +150,28 @@ async def test_operator_restart_resumes_and_the_proxies_follow(
             await listed(proxy, {"beta/Echo"})
 
 
+async def keyed_url_connector(
+    kube: RealCluster, tmp_path: Path, name: str, endpoint: str, secret: str, key: str
+) -> tuple[dict[str, Any], Path]:
+    """A url-sourced Connector (not created yet) whose API key is the Secret ``secret``, created here,
+    and mounted as the kubelet would at ``<tmp_path>/<secret>/token`` (returned with it)."""
+    mounted = tmp_path / secret / "token"
+    mounted.parent.mkdir()
+    mounted.write_text(f"{key}\n")
+    data = {"token": base64.b64encode(key.encode()).decode()}
+    await kube.create(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": kube.namespace}, "data": data}
+    )
+    obj = connector(kube, name, endpoint)
+    obj["spec"]["source"] = {"url": {"endpoint": endpoint, "apiKeySecretRef": {"name": secret, "key": "token"}}}
+    return obj, mounted
+
+
 async def test_url_source_api_key_comes_from_the_mounted_secret_and_rotates(
     kube: RealCluster, operators: Operators, servers: ExitStack, tmp_path: Path
 ) -> None:
     workload = servers.enter_context(serve_in_thread(fake_workload("keyed", ["keyed/Echo"])))
-    mounted = tmp_path / "workload-key" / "token"
-    mounted.parent.mkdir()
-    mounted.write_text("w0rkl0ad-key\n")
-    await kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "workload-key", "namespace": kube.namespace},
-            "data": {"token": base64.b64encode(b"w0rkl0ad-key").decode()},
-        }
-    )
-    obj = connector(kube, "keyed", workload)
-    obj["spec"]["source"] = {"url": {"endpoint": workload, "apiKeySecretRef": {"name": "workload-key", "key": "token"}}}
+    obj, mounted = await keyed_url_connector(kube, tmp_path, "keyed", workload, "workload-key", "w0rkl0ad-key")
     await operators.start()
     await kube.create(obj)
     proxy = start_proxy(servers, kube, secrets_dir=tmp_path, api_key="front-key")
@@ -198,19 +203,7 @@ async def test_a_federated_proxy_refusing_the_key_shows_on_the_connector_within_
     caplog.set_level(logging.INFO)
     federated = KeyedRuntime("f3d-key-0ne")
     endpoint = servers.enter_context(serve_in_thread(federated))
-    mounted = tmp_path / "fed-key" / "token"
-    mounted.parent.mkdir()
-    mounted.write_text("f3d-key-0ne\n")
-    await kube.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "fed-key", "namespace": kube.namespace},
-            "data": {"token": base64.b64encode(b"f3d-key-0ne").decode()},
-        }
-    )
-    obj = connector(kube, "fed", endpoint)
-    obj["spec"]["source"] = {"url": {"endpoint": endpoint, "apiKeySecretRef": {"name": "fed-key", "key": "token"}}}
+    obj, _ = await keyed_url_connector(kube, tmp_path, "fed", endpoint, "fed-key", "f3d-key-0ne")
     operator = await operators.start()
     await kube.create(obj)
     await wait_condition(kube, "fed", "Ready", "True", namespace=kube.namespace, within=30)
