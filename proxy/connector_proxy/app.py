@@ -24,6 +24,7 @@ from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
 from connector_proxy.logging_setup import install_log_redaction
+from connector_proxy.metrics_port import MetricsPort
 from connector_proxy.paths import NormalisedPaths
 from connector_proxy.registry import Registry
 from connector_proxy.routers import auth, catalog, do, health
@@ -93,6 +94,7 @@ class ProxyApp(FastAPI):
         max_request_bytes: int,
         budget: BodyBudget | None = None,
         path_prefix: str = "",
+        metrics_port: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +103,7 @@ class ProxyApp(FastAPI):
         self._max_request_bytes = max_request_bytes
         self._budget = budget
         self._path_prefix = path_prefix
+        self._metrics_port = metrics_port
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = FastPath(
@@ -108,6 +111,8 @@ class ProxyApp(FastAPI):
         )
         if self._api_key is not None:  # it guards the fast path too
             app = ApiKeyMiddleware(app, api_key=self._api_key)
+        if self._metrics_port is not None:
+            app = MetricsPort(app, self._metrics_port)
         return NormalisedPaths(app, self._path_prefix)  # outermost: every layer sees the same path
 
 
@@ -153,6 +158,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         max_request_bytes=settings.max_request_bytes,
         budget=BodyBudget(settings.max_body_memory_bytes, settings.body_wait_seconds),
         path_prefix=settings.path_prefix,
+        metrics_port=settings.metrics_port,
         title="spiff-arena connector proxy",
         version=__version__,
         description=DESCRIPTION,

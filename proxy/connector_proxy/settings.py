@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     body_wait_seconds: float = Field(
         10.0, ge=0, le=300, description="Seconds a /v1/do request waits for room in max_body_memory_bytes."
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve GET /metrics on this port only (the proxy listens on both); unset: on the main port.",
+    )
     path_prefix: str = Field(
         "",
         pattern=r"^(/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*$",
@@ -224,6 +230,12 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("CONNECTOR_PROXY_API_KEY is set but empty; unset it or give a non-empty key")
         return value
+
+    @model_validator(mode="after")
+    def _metrics_port_is_another_port(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("CONNECTOR_PROXY_METRICS_PORT must differ from CONNECTOR_PROXY_PORT")
+        return self
 
     @model_validator(mode="after")
     def _check_config_file(self) -> Settings:

@@ -176,14 +176,20 @@ def test_default_proxy_deployment_service_and_probes() -> None:
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     container = container_of(objects, PROXY)
     assert container["image"] == CHART_IMAGE and container["args"] == ["serve"]
-    assert container["ports"] == [{"name": "http", "containerPort": 7004, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 7004, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9464, "protocol": "TCP"},
+    ]
+    env = env_values(container, chart_secrets(objects))
+    assert (env["CONNECTOR_PROXY_PORT"], env["CONNECTOR_PROXY_METRICS_PORT"]) == ("7004", "9464")
     assert container["livenessProbe"]["httpGet"] == {"path": "/v1/liveness", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/v1/readiness", "port": "http"}
     pod = deployment["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is True and pod["serviceAccountName"] == PROXY
     service = one(objects, "Service", PROXY, NS)
     assert service["spec"]["ports"] == [
-        {"name": "http", "port": 7004, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"}
+        {"name": "http", "port": 7004, "targetPort": "http", "protocol": "TCP", "appProtocol": "http"},
+        {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP", "appProtocol": "http"},
     ]
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
@@ -329,7 +335,8 @@ def test_production_values_reach_the_pods() -> None:
     assert operator["CONNECTOR_OPERATOR_SERVICE_ENDPOINT"] == "http://{service}.{namespace}.svc.example.internal:{port}"
     assert operator["CONNECTOR_OPERATOR_DISCOVERY_TIMEOUT"] == "5.5"
     ingress = one(objects, "Ingress", PROXY, NS)
-    assert [p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]] == ["/"]
+    # Only the browser OAuth flow: never /metrics (its own port, not behind the Ingress) or /docs.
+    assert [p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]] == ["/v1/auth/"]
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"] == {
         "name": PROXY,
         "port": {"name": "http"},
@@ -427,11 +434,13 @@ def test_network_policies_are_off_by_default_and_scope_ingress_when_on() -> None
     proxy_policy = one(objects, "NetworkPolicy", PROXY, NS)
     assert _matches(proxy_policy["spec"]["podSelector"], proxy_labels)
     assert proxy_policy["spec"]["policyTypes"] == ["Ingress"]
-    [rule] = proxy_policy["spec"]["ingress"]
+    rule, metrics = proxy_policy["spec"]["ingress"]
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert _matches(rule["from"][0]["podSelector"], test_labels) and "namespaceSelector" not in rule["from"][0]
     assert rule["from"][1]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "spiff-arena"}
     assert len(rule["from"]) == 3
+    # The metrics port has peers of its own (Prometheus), the HTTP port's peers do not reach it.
+    assert metrics == {"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [{"namespaceSelector": {}}]}
 
     # The operator takes its recheck requests from this release's proxy pods only; /healthz stays open.
     operator_policy = one(objects, "NetworkPolicy", OPERATOR, NS)
@@ -469,7 +478,7 @@ def test_optional_service_monitor() -> None:
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NS]}
     assert _matches(monitor["spec"]["selector"], one(objects, "Service", PROXY)["metadata"]["labels"])
     [endpoint] = monitor["spec"]["endpoints"]
-    assert (endpoint["port"], endpoint["path"], endpoint["interval"]) == ("http", "/metrics", "15s")
+    assert (endpoint["port"], endpoint["path"], endpoint["interval"]) == ("metrics", "/metrics", "15s")
 
 
 def test_bundled_connectors_are_valid_connectors() -> None:

@@ -122,8 +122,9 @@ class ProxyServer(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         host = f"[{self.host}]" if ":" in self.host else self.host
+        ports = [self.port] if self.settings.metrics_port is None else [self.port, self.settings.metrics_port]
         values: dict[str, Any] = {
-            "bind": [f"{host}:{self.port}"],
+            "bind": [f"{host}:{port}" for port in ports],
             "workers": self.settings.workers,
             "worker_class": worker_class(self.settings),
             "logger_class": RootLogging,
