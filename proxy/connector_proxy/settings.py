@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -165,6 +166,11 @@ class Settings(BaseSettings):
         description="The proxy's public base URL (OAuth callbacks); default: from the request and its "
         "X-Forwarded-* headers.",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses or networks (comma-separated or JSON list; * is any) whose Host and X-Forwarded-* "
+        "headers give the proxy's public URL when CONNECTOR_PROXY_PUBLIC_URL is unset (OAuth callbacks).",
+    )
     oauth_redirect_allowlist: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="URL prefixes an OAuth flow may send the browser back to (spiff-arena's backend URL).",
@@ -198,7 +204,7 @@ class Settings(BaseSettings):
         1.0, ge=0.1, le=300, description="Seconds between two scans of the installed packages (reload_packages)."
     )
 
-    @field_validator("namespaces", "oauth_redirect_allowlist", "prefer_community", mode="before")
+    @field_validator("namespaces", "oauth_redirect_allowlist", "prefer_community", "trusted_proxies", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:
         return split_list(value)
@@ -207,6 +213,17 @@ class Settings(BaseSettings):
     @classmethod
     def _namespace_names(cls, value: list[str]) -> list[str]:
         return namespace_names(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network (or *)") from None
+        return value
 
     @field_validator("oauth_redirect_allowlist")
     @classmethod

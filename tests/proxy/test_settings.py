@@ -121,3 +121,10 @@ def test_operator_url(monkeypatch: pytest.MonkeyPatch, value: str, expected: str
     assert Settings().operator_url is None
     monkeypatch.setenv("CONNECTOR_PROXY_OPERATOR_URL", value)
     assert Settings().operator_url == expected
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert Settings().trusted_proxies == ["127.0.0.1", "::1"]
+    assert Settings(trusted_proxies="10.0.0.0/8, fd00::/8,*").trusted_proxies == ["10.0.0.0/8", "fd00::/8", "*"]
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        Settings(trusted_proxies="proxy.example")

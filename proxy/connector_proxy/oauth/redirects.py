@@ -8,6 +8,7 @@ URL, its own ``?`` and ``&`` included.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -108,12 +109,35 @@ def _first(value: str | None) -> str | None:
     return first or None
 
 
-def public_base_url(request: Request, public_url: str | None) -> str:
+def trusted_peer(request: Request, trusted: Sequence[str]) -> bool:
+    """Whether the request came from an address in ``trusted`` (addresses or networks; ``*`` is any)."""
+    if "*" in trusted:
+        return True
+    client = request.scope.get("client")
+    if not client:
+        return False
+    try:
+        address = ipaddress.ip_address(client[0])
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(entry, strict=False) for entry in trusted)
+
+
+def public_base_url(request: Request, public_url: str | None, trusted: Sequence[str] = ("*",)) -> str:
     """The proxy's public base URL: ``public_url`` when set, else from the request, honouring
-    X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port and X-Forwarded-Prefix (malformed
-    values are ignored)."""
+    Host, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port and X-Forwarded-Prefix (malformed
+    values are ignored), but only from a peer in ``trusted``: from anyone else those headers are
+    the client's word, and an OAuth callback URL built on them could send a provider's code to
+    another host."""
     if public_url:
         return public_url.rstrip("/")
+    if not trusted_peer(request, trusted):
+        raise OAuthFlowError(
+            500,
+            OAuthErrorCode.OAUTH_NOT_CONFIGURED,
+            "The proxy's public URL is unknown: set CONNECTOR_PROXY_PUBLIC_URL (e.g. https://connectors.example.com), "
+            "or list the reverse proxy in front of this one in CONNECTOR_PROXY_TRUSTED_PROXIES.",
+        )
     headers = request.headers
     proto = (_first(headers.get("x-forwarded-proto")) or "").lower()
     if proto not in DEFAULT_PORTS:

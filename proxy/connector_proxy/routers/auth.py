@@ -94,7 +94,9 @@ async def _start(request: Request, entry: AuthEntry) -> Response:
     )
     codec = _codec(settings)
     client = await client_config(entry, proxy_state(request).runtime)
-    callback_url = f"{public_base_url(request, settings.public_url)}/v1/auth/{entry.id}/callback"
+    callback_url = (
+        f"{public_base_url(request, settings.public_url, settings.trusted_proxies)}/v1/auth/{entry.id}/callback"
+    )
     verifier = new_code_verifier() if client.pkce else None
     nonce = new_nonce()
     state = codec.seal(
@@ -160,7 +162,9 @@ async def _answer(request: Request, connector: str, auth: str, suffix: str, loca
                 entry.target,
                 suffix,
                 client=proxy_state(request).forwarder.client,
-                public_base_url=public_base_url(request, _settings(request).public_url),
+                public_base_url=public_base_url(
+                    request, _settings(request).public_url, _settings(request).trusted_proxies
+                ),
             )
         return await local(request, entry)
     except OAuthFlowError as error:

@@ -115,12 +115,13 @@ def test_with_response_replaces_a_response_parameter_already_there() -> None:
     assert parse_qs(urlsplit(url).query) == {"token": ["t"], "responsex": ["1"], "response": ['{"a":1}']}
 
 
-def _request(headers: dict[str, str], root_path: str = "") -> Request:
+def _request(headers: dict[str, str], root_path: str = "", client: str = "127.0.0.1") -> Request:
     scope: dict[str, Any] = {
         "type": "http",
         "method": "GET",
         "scheme": "http",
         "server": ("10.0.0.5", 7004),
+        "client": (client, 50000),
         "path": "/v1/auth/x/A",
         "root_path": root_path,
         "query_string": b"",
@@ -148,6 +149,27 @@ def test_public_base_url(headers: dict[str, str], root_path: str, expected: str)
 
 def test_public_url_setting_wins() -> None:
     assert public_base_url(_request({"X-Forwarded-Host": "x"}), "https://p.example/c/") == "https://p.example/c"
+
+
+@pytest.mark.parametrize(
+    ("client", "trusted", "derived"),
+    [
+        ("127.0.0.1", ["127.0.0.1", "::1"], True),
+        ("10.1.2.3", ["10.0.0.0/8"], True),
+        ("10.1.2.3", ["*"], True),
+        ("203.0.113.9", ["127.0.0.1", "::1"], False),
+        ("203.0.113.9", [], False),
+    ],
+)
+def test_headers_give_the_public_url_only_from_a_trusted_peer(client: str, trusted: list[str], derived: bool) -> None:
+    request = _request({"X-Forwarded-Host": "evil.example", "Host": "evil.example"}, client=client)
+    if derived:
+        assert public_base_url(request, None, trusted) == "http://evil.example"
+        return
+    with pytest.raises(OAuthFlowError) as refused:
+        public_base_url(request, None, trusted)
+    assert refused.value.code.value == "oauth_not_configured" and "CONNECTOR_PROXY_PUBLIC_URL" in refused.value.message
+    assert public_base_url(request, "https://connectors.example.com", trusted) == "https://connectors.example.com"
 
 
 def test_state_roundtrip_and_failures() -> None:
