@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 # connector_unavailable) instead of hanging to the Connector's deadline: the pod behind a pooled
 # connection was killed. A live workload's kernel acknowledges at once, however long the command runs.
 UNACKED_TIMEOUT = 5.0
-_FORWARDED_HEADERS = {"content-type": "application/json", "user-agent": "spiff-connector-proxy"}
+USER_AGENT = "spiff-connector-proxy"  # on every request of the forwarder's client
+_FORWARDED_HEADERS = {"content-type": "application/json"}
 
 
 def no_cookie_jar() -> http.cookiejar.CookieJar:
@@ -91,6 +92,7 @@ class Forwarder:
                 timeout=None,  # noqa: S113
                 follow_redirects=False,
                 cookies=no_cookie_jar(),
+                headers={"user-agent": USER_AGENT},
             )
         return self._client
 

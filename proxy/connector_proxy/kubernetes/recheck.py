@@ -35,7 +35,6 @@ from prometheus_client import Counter
 
 logger = logging.getLogger(__name__)
 REFUSED = frozenset({401, 403})
-_HEADERS = {"user-agent": "spiff-connector-proxy"}
 _REMEMBERED = 1024  # Connectors whose last request time is kept before old entries are dropped
 
 
@@ -104,7 +103,7 @@ class RecheckNotifier:
         url = f"{self.operator_url}/v1/recheck/{quote(namespace, safe='')}/{quote(name, safe='')}"
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._client().post(url, headers=_HEADERS)
+                response = await self._client().post(url)
         except TimeoutError:
             logger.info("operator recheck not delivered", extra={"connector": connector, "error": "TimeoutError"})
             return

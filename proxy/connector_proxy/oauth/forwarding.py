@@ -44,7 +44,7 @@ async def forward_step(
     query = request.scope.get("query_string", b"")
     if query:
         url = url.copy_with(query=query)
-    headers = {**forwarded_headers(public_base_url), "User-Agent": "spiff-connector-proxy"}
+    headers = forwarded_headers(public_base_url)
     api_key = current(target.api_key)
     if api_key:
         headers[API_KEY_HEADER] = api_key

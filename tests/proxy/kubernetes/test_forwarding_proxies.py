@@ -17,7 +17,9 @@ from proxytest.servers import free_port, serve_in_thread
 
 
 async def _answer(request: Request) -> JSONResponse:
-    return JSONResponse({"host": request.headers.get("host"), "path": request.url.path})
+    return JSONResponse(
+        {"host": request.headers.get("host"), "path": request.url.path, "agent": request.headers.get("user-agent")}
+    )
 
 
 @pytest.fixture
@@ -34,7 +36,11 @@ async def test_forwards_go_through_the_environment_proxy(forward_proxy: str, mon
         answer = await forwarder.client.post("http://connector-demo.team-a.svc:7004/v1/do/demo/Run", content=b"{}")
     finally:
         await forwarder.aclose()
-    assert answer.json() == {"host": "connector-demo.team-a.svc:7004", "path": "/v1/do/demo/Run"}
+    assert answer.json() == {
+        "host": "connector-demo.team-a.svc:7004",
+        "path": "/v1/do/demo/Run",
+        "agent": "spiff-connector-proxy",  # every request of the forwarder's client names it
+    }
 
 
 async def test_no_proxy_hosts_are_reached_directly(forward_proxy: str, monkeypatch: pytest.MonkeyPatch) -> None:
