@@ -35,14 +35,16 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        payload.update(_extras(record))
-        if record.exc_info and record.exc_info[0] is not None:
-            payload["exc_type"] = record.exc_info[0].__name__  # never its text: it may hold secrets
+        payload.update(_fields(record))
         return orjson.dumps(payload, default=str).decode()
 
 
-def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields passed with ``extra=``, and an exception's type (never its text: it may hold secrets)."""
+    fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+    if record.exc_info and record.exc_info[0] is not None:
+        fields["exc_type"] = record.exc_info[0].__name__
+    return fields
 
 
 class TextFormatter(logging.Formatter):
@@ -54,19 +56,13 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().formatMessage(_with_message(record, self))
-        fields = _extras(record)
-        if record.exc_info and record.exc_info[0] is not None:
-            fields["exc_type"] = record.exc_info[0].__name__
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        line = self.formatMessage(record)  # not super().format(): it would append the traceback
+        fields = _fields(record)
         if fields:
             line += " " + " ".join(f"{k}={_text(v)}" for k, v in fields.items())
         return line
-
-
-def _with_message(record: logging.LogRecord, formatter: logging.Formatter) -> logging.LogRecord:
-    record.message = record.getMessage()
-    record.asctime = formatter.formatTime(record)
-    return record
 
 
 def _text(value: object) -> str:

@@ -41,25 +41,24 @@ def _choose(
     connectors: list[Connector], community: list[str], prefer_community: set[str], origins: dict[str, str]
 ) -> tuple[list[Connector], list[str], list[SourceChoice]]:
     """One source per connector name provided twice; see :class:`SourceChoice`."""
-    community_names = {package.removeprefix(PLUGIN_PREFIX): package for package in community}
+    packages = {package.removeprefix(PLUGIN_PREFIX): package for package in community}
+    kept_connectors: list[Connector] = []
+    left_out_packages: set[str] = set()
     choices: list[SourceChoice] = []
     for connector in connectors:
-        package = community_names.get(connector.name)
-        if package is None:
-            continue
+        package = packages.get(connector.name)
         first_party = origins.get(connector.name, f"entry point {connector.name}")
-        if connector.name in prefer_community:
+        if package is not None and connector.name in prefer_community:
             choices.append(SourceChoice(connector.name, "community", package, first_party, COMMUNITY_PREFERRED))
-        else:
+            continue
+        kept_connectors.append(connector)
+        if package is not None:
             reason = FIRST_PARTY_BY_DEFAULT.format(name=connector.name)
             choices.append(SourceChoice(connector.name, "first-party", first_party, package, reason))
-    community_served = {c.connector for c in choices if c.served == "community"}
-    first_party_served = {c.connector for c in choices if c.served == "first-party"}
-    kept_connectors = [c for c in connectors if c.name not in community_served]
-    kept_packages = [p for p in community if p.removeprefix(PLUGIN_PREFIX) not in first_party_served]
+            left_out_packages.add(package)
     for choice in choices:
         logger.info("connector served by one of two packages", extra=choice.as_dict())
-    return kept_connectors, kept_packages, choices
+    return kept_connectors, [p for p in community if p not in left_out_packages], choices
 
 
 def load_embedded(
