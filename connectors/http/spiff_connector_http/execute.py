@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ from spiff_connector_http.request import (
     InvalidRequestError,
     PreparedRequest,
     RequestOptions,
-    max_response_bytes,
     prepare,
 )
 from spiff_connector_http.response import parse_body, response_headers
@@ -209,7 +207,7 @@ def _after(attempt: int) -> str:
 async def execute(ctx: Context, options: RequestOptions) -> Result:
     """Send the request described by ``options`` and describe the outcome as a :class:`Result`."""
     try:
-        request = dataclasses.replace(prepare(options), max_response_bytes=max_response_bytes(ctx.config))
+        request = prepare(options, ctx.config)
         client = get_client()
         http_request = request.build(client)
     except InvalidRequestError as exc:

@@ -292,8 +292,9 @@ def max_response_bytes(config: Mapping[str, Any]) -> int:
     return limit if limit > 0 else errors.DEFAULT_MAX_RESPONSE_BYTES
 
 
-def prepare(options: RequestOptions) -> PreparedRequest:
-    """Validate ``options``; raises :class:`InvalidRequestError` (no request is made then).
+def prepare(options: RequestOptions, config: Mapping[str, Any] | None = None) -> PreparedRequest:
+    """Validate ``options`` (``config``: the proxy's, for the response size limit); raises
+    :class:`InvalidRequestError` (no request is made then).
 
     The checks run in ``requests``' order (URL and params, headers, body, auth), so when several
     parameters are wrong the error is the one the community connector reports."""
@@ -328,4 +329,5 @@ def prepare(options: RequestOptions) -> PreparedRequest:
         timeout=effective_timeout(options.timeout),
         follow_redirects=options.follow_redirects,
         secrets=secrets,
+        max_response_bytes=max_response_bytes(config or {}),
     )
