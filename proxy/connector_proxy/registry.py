@@ -6,6 +6,7 @@ reference assignment, so a request sees the old catalog or the new one, never a 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,13 +32,7 @@ class SourceChoice:
     reason: str
 
     def as_dict(self) -> dict[str, str]:
-        return {
-            "connector": self.connector,
-            "served": self.served,
-            "served_by": self.served_by,
-            "left_out": self.left_out,
-            "reason": self.reason,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
