@@ -49,12 +49,11 @@ def _spellings(value: str) -> Iterator[str]:
 class Scrubber:
     def __init__(self, sources: Iterable[Any]) -> None:
         found: set[str] = set()
-        for source in sources:
-            for leaf in _leaves(source):
-                if len(leaf) >= MIN_LENGTH:
-                    found.update(s for s in _spellings(leaf) if len(s) >= MIN_LENGTH)
-                if len(found) >= MAX_VALUES:
-                    break
+        for leaf in (leaf for source in sources for leaf in _leaves(source)):
+            if len(leaf) >= MIN_LENGTH:
+                found.update(s for s in _spellings(leaf) if len(s) >= MIN_LENGTH)
+            if len(found) >= MAX_VALUES:  # over all sources, not per source
+                break
         ordered = sorted(found, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
 
