@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector_proxy.scrubbing import MASK, MIN_LENGTH, Scrubber
+from connector_proxy.scrubbing import MASK, MAX_VALUES, MIN_LENGTH, Scrubber
 
 
 def test_every_value_of_nested_parameters_and_config_is_masked() -> None:
@@ -39,3 +39,9 @@ def test_no_values_no_change() -> None:
 @given(secret=st.text(min_size=MIN_LENGTH).filter(lambda s: "*" not in s), before=st.text(), after=st.text())
 def test_a_value_never_survives_in_the_text(secret: str, before: str, after: str) -> None:
     assert secret not in Scrubber([{"secret": secret}])(before + secret + after)
+
+
+def test_the_bound_on_collected_values_holds_over_all_sources() -> None:
+    many = {f"k{i}": f"value-{i:06d}" for i in range(MAX_VALUES)}
+    scrub = Scrubber([many, {"later": "beyond-the-bound"}])
+    assert scrub("value-000001 beyond-the-bound") == f"{MASK} beyond-the-bound"
