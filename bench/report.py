@@ -144,6 +144,18 @@ RATIOS = (
         "ms",
         "—",
     ),
+    Ratio(
+        "sync community command: worker process ÷ thread, throughput",
+        lambda r: divide(rps(r, "do_community"), rps(r, "do_community_thread")),
+        "x",
+        "—",
+    ),
+    Ratio(
+        "sync community command: worker process minus thread, p50 latency added",
+        lambda r: subtract(p50(r, "do_community"), p50(r, "do_community_thread")),
+        "ms",
+        "—",
+    ),
     Ratio("Connector Ready -> listed, median", lambda r: ready_ms(r, "median"), "ms", "—"),
     Ratio(
         "large bodies: worker peak RSS rise, every concurrent body admitted ÷ default budget (same concurrency)",

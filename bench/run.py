@@ -32,6 +32,8 @@ from wrkrun import Measurement, Request, WrkError, run_wrk
 BENCH_DIR = Path(__file__).resolve().parent
 UPSTREAM_PATH = "/json"
 GET_COMMAND = "http/GetRequestV2"
+COMMUNITY_COMMAND = "bench/Echo"  # bench/community: a synchronous community command doing no I/O
+COMMUNITY_BODY = json.dumps({"message": "hello"})
 # What python-requests (spiff-arena's backend HTTP client) sends by default.
 GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
 READY_TIMEOUT_S = 180.0
@@ -107,7 +109,8 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     front proxy waits itself for its runtime, the embedded proxy, whose catalog it reads when it starts)."""
     python = sys.executable
     proxy_bin = str(Path(python).with_name("connector-proxy"))
-    ports = {name: servers.free_port() for name in ("upstream", "embedded", "synthetic", "federated")}
+    names = ("upstream", "embedded", "synthetic", "federated", "community", "community_thread")
+    ports = {name: servers.free_port() for name in names}
     proxy_env = {"CONNECTOR_PROXY_HOST": servers.HOST, "CONNECTOR_PROXY_PORT": str(ports["embedded"])}
     proxy_env.update(env_pairs(args.proxy_env))
     runtime = f"http://{servers.HOST}:{ports['embedded']}"
@@ -121,12 +124,20 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
         ],
     }
     extra_env = {"embedded": proxy_env}
+    for name, isolation in (("community", "process"), ("community_thread", "thread")):
+        plan[name] = [proxy_bin, "serve"]
+        extra_env[name] = {
+            **proxy_env,
+            "CONNECTOR_PROXY_PORT": str(ports[name]),
+            "CONNECTOR_PROXY_CONNECTOR_PATHS": json.dumps([str(BENCH_DIR / "community")]),
+            "CONNECTOR_PROXY_ISOLATION": isolation,
+        }
     for name, command in plan.items():
         env = servers.clean_environment(extra_env.get(name, {}))
         started.append(servers.start(name, command, port=ports[name], env=env, log_dir=log_dir))
     by_name = {server.name: server for server in started}
     ready_paths = {"upstream": UPSTREAM_PATH, "embedded": "/v1/liveness", "synthetic": "/v1/liveness"}
-    ready_paths["federated"] = "/v1/liveness"
+    ready_paths.update(federated="/v1/liveness", community="/v1/liveness", community_thread="/v1/liveness")
     for name, path in ready_paths.items():
         servers.wait_ready(by_name[name], path, args.startup_timeout)
     return by_name
@@ -177,6 +188,34 @@ def check_do(url: str, body: str, upstream_body: bytes) -> dict[str, Any]:
     expect(response.get("http_status") == 200, f"POST {url}: upstream status {response.get('http_status')}")
     expect(response.get("body") == json.loads(upstream_body), f"POST {url}: body is not the upstream's document")
     return {"status": status, "bytes": len(answer)}
+
+
+def check_community(url: str) -> dict[str, Any]:
+    status, answer = servers.post_json(url, COMMUNITY_BODY.encode())
+    expect(status == 200, f"POST {url} answered {status}: {answer[:300]!r}")
+    envelope = json.loads(answer)
+    expect(envelope.get("error") is None, f"POST {url} reported an error: {envelope.get('error')}")
+    expect(envelope["command_response"]["body"] == json.loads(COMMUNITY_BODY), f"POST {url}: not the echo")
+    return {"status": status, "bytes": len(answer)}
+
+
+def community_targets(by_name: dict[str, Server]) -> list[Target]:
+    """The same synchronous community command, in a worker process (the default) and in a thread."""
+    urls = {name: f"{by_name[name].base_url}/v1/do/{COMMUNITY_COMMAND}" for name in ("community", "community_thread")}
+    return [
+        Target(
+            "do_community",
+            f"proxy POST /v1/do/{COMMUNITY_COMMAND} (sync community command, worker process: the default)",
+            Request(urls["community"], "POST", COMMUNITY_BODY),
+            lambda: check_community(urls["community"]),
+        ),
+        Target(
+            "do_community_thread",
+            f"proxy POST /v1/do/{COMMUNITY_COMMAND} (sync community command, CONNECTOR_PROXY_ISOLATION=thread)",
+            Request(urls["community_thread"], "POST", COMMUNITY_BODY),
+            lambda: check_community(urls["community_thread"]),
+        ),
+    ]
 
 
 def build_targets(by_name: dict[str, Server]) -> list[Target]:
@@ -238,6 +277,7 @@ def build_targets(by_name: dict[str, Server]) -> list[Target]:
             Request(front_url, "POST", do_body),
             lambda: check_do(front_url, do_body, upstream_body),
         ),
+        *community_targets(by_name),
     ]
 
 

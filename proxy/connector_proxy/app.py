@@ -19,6 +19,7 @@ from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.body_budget import BodyBudget
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
+from connector_proxy.isolation import IsolatedPool
 from connector_proxy.kubernetes.recheck import RecheckNotifier
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
@@ -133,7 +134,22 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
             else EmbeddedConnectors(registry=Registry.empty(), connectors=())
         )
     pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")
-    runtime = Runtime(config=MappingProxyType(settings.connector_config()), pool=pool, timeout=settings.command_timeout)
+    isolation = (
+        IsolatedPool(
+            settings.isolated_workers,
+            backstop=settings.command_timeout + 1,
+            log_level=settings.log_level,
+            log_format=settings.log_format,
+        )
+        if settings.isolation == "process"
+        else None
+    )
+    runtime = Runtime(
+        config=MappingProxyType(settings.connector_config()),
+        pool=pool,
+        timeout=settings.command_timeout,
+        isolation=isolation,
+    )
     state = ProxyState(registry=embedded.registry, runtime=runtime)
     refusals = RecheckNotifier(settings.operator_url, state.metrics.forward_refused, lambda: state.forwarder.client)
     watcher = _kubernetes_watcher(settings, state, refusals) if settings.kubernetes else None
@@ -142,6 +158,8 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+            if isolation is not None:
+                stack.callback(isolation.close)
             stack.push_async_callback(state.forwarder.aclose)
             stack.push_async_callback(refusals.aclose)  # before the client it uses closes
             for connector in embedded.connectors:

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from connector_proxy.binding import bind_parameters
 from connector_proxy.docstrings import class_docstring
 from connector_proxy.errors import DispatchError, ErrorCode
-from connector_proxy.execution import Runtime, in_thread, run_guarded
+from connector_proxy.execution import Runtime, command_raised, in_thread, run_guarded
 from connector_proxy.invocation import parse_invocation
+from connector_proxy.isolation import ClassCall, IsolatedPool, Raised, Refused
 from connector_proxy.outcome import Outcome, dump_json, outcome_from_result, v2_envelope
 from connector_proxy.parameters import SignatureInfo, describe_class_parameters, describe_function_parameters
 from spiff_connector_sdk import CommandError, CommandSpec, Context, Result
@@ -52,7 +53,8 @@ def _catalog_entry(command_id: str, signature: SignatureInfo, description: str |
 class ClassCommand:
     """A community command: ``Cls(**params).execute(config, task_data)``, or
     ``execute_async(config, task_data, callback_url=...)`` (answered with 202) when the class has
-    it and spiff-arena sent a callback URL.
+    it and spiff-arena sent a callback URL. A sync class runs in a worker process
+    (:mod:`connector_proxy.isolation`) unless the runtime has none; an async one in the event loop.
 
     The catalog entry adds, beyond the reference proxy's keys, the class docstring's prose as the
     ``description`` (its ``:param:`` fields describe the parameters instead) and, for a class with
@@ -102,6 +104,19 @@ class ClassCommand:
                 return bound(runtime.config, invocation.task_data, callback_url=invocation.callback_url)
             return bound(runtime.config, invocation.task_data)
 
+        if runtime.isolation is not None and not inspect.iscoroutinefunction(method):
+            isolated = ClassCall(
+                command_id=self.id,
+                module=self.cls.__module__,
+                qualname=self.cls.__qualname__,
+                method=method_name,
+                kwargs=kwargs,
+                config=dict(runtime.config),
+                task_data=invocation.task_data,
+                callback_url=invocation.callback_url if accepted else None,
+            )
+            return await self._run_isolated(runtime.isolation, isolated, runtime, invocation.params)
+
         async def work() -> Any:
             if inspect.iscoroutinefunction(method):
                 instance = self.cls(**kwargs)
@@ -110,6 +125,16 @@ class ClassCommand:
 
         result = await run_guarded(self.id, runtime, work, (invocation.params,))
         return outcome_from_result(result, self.id, accepted=accepted)
+
+    async def _run_isolated(self, pool: IsolatedPool, call: ClassCall, runtime: Runtime, params: Any) -> Outcome:
+        """In a worker process: what it sends back is an answer, a dispatch error or what the
+        command raised (scrubbed here, as for a command run in a thread)."""
+        done = await run_guarded(self.id, runtime, lambda: pool.run(call), (params,))
+        if isinstance(done, Refused):
+            raise DispatchError(done.status, done.code, done.message)
+        if isinstance(done, Raised):
+            raise command_raised(self.id, done.name, done.text, done.traceback, (params, runtime.config))
+        return done
 
 
 def _validation_model(command_id: str, func: Callable[..., Any]) -> type[BaseModel]:

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_PARAMETER = "unknown_parameter"
     INVALID_PARAMETER = "invalid_parameter"
     COMMAND_TIMEOUT = "command_timeout"
+    COMMAND_CRASHED = "command_crashed"
     INVALID_COMMAND_RESULT = "invalid_command_result"
     CONNECTOR_UNAVAILABLE = "connector_unavailable"
     CONNECTOR_TIMEOUT = "connector_timeout"

@@ -1,4 +1,5 @@
-"""Running connector code: a bounded thread pool for sync code, a timeout for everything."""
+"""Running connector code: a bounded thread pool for sync code (or worker processes for sync
+community code, :mod:`connector_proxy.isolation`), a timeout for everything."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from connector_proxy.errors import DispatchError, ErrorCode
+from connector_proxy.isolation import IsolatedPool
 from connector_proxy.scrubbing import Scrubber
 
 T = TypeVar("T")
@@ -19,11 +21,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Runtime:
-    """What in-process commands run with: the config mapping, the pool and the timeout."""
+    """What commands run with: the config mapping, the thread pool, the timeout and, unless
+    ``CONNECTOR_PROXY_ISOLATION=thread``, the worker processes for sync community commands."""
 
     config: Mapping[str, Any]
     pool: ThreadPoolExecutor
     timeout: float
+    isolation: IsolatedPool | None = None
 
 
 def exception_summary(exc: BaseException) -> str:
@@ -37,21 +41,21 @@ MAX_MESSAGE_CHARS = 2000  # of an exception's text in an answer; the log line ha
 
 
 def command_failed(command_id: str, exc: BaseException, sensitive: Iterable[Any] = ()) -> DispatchError:
-    """The 500 answer for a command that raised: ``error_code`` is the exception class name
-    (what the reference proxy reports, so BPMN error boundaries keep matching), the message
-    names it and quotes its text. The text, and the traceback that goes to the log, are first
-    scrubbed of every value in ``sensitive`` (the request's parameters and the configuration)."""
+    """The 500 answer for a command that raised (see :func:`command_raised`)."""
+    return command_raised(command_id, type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)), sensitive)
+
+
+def command_raised(command_id: str, name: str, text: str, trace: str, sensitive: Iterable[Any] = ()) -> DispatchError:
+    """The 500 answer for a command that raised ``name`` with ``text``: ``error_code`` is the
+    exception class name (what the reference proxy reports, so BPMN error boundaries keep
+    matching), the message names it and quotes its text. The text, and the traceback ``trace``
+    that goes to the log, are first scrubbed of every value in ``sensitive`` (the request's
+    parameters and the configuration)."""
     scrub = Scrubber(sensitive)
-    name = type(exc).__name__
-    text = scrub(str(exc))
+    text = scrub(text)
     logger.warning(
         "command raised",
-        extra={
-            "command": command_id,
-            "exception": name,
-            "error": text,
-            "traceback": scrub("".join(traceback.format_exception(exc))),
-        },
+        extra={"command": command_id, "exception": name, "error": text, "traceback": scrub(trace)},
     )
     detail = text if len(text) <= MAX_MESSAGE_CHARS else text[:MAX_MESSAGE_CHARS] + "..."
     return DispatchError(

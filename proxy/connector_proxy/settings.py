@@ -6,7 +6,7 @@ import ipaddress
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -118,7 +118,25 @@ class Settings(BaseSettings):
         description="A path prefix the proxy is served under (e.g. /connector-proxy behind an ingress path): "
         "removed from every request path. Runs of slashes (a proxy URL ending in /) are collapsed in any case.",
     )
-    thread_pool_size: int = Field(32, ge=1, le=1024, description="Threads for synchronous (community) connectors.")
+    thread_pool_size: int = Field(
+        32,
+        ge=1,
+        le=1024,
+        description="Threads for synchronous SDK commands (and community ones with isolation=thread).",
+    )
+    isolation: Literal["process", "thread"] = Field(
+        "process",
+        description="Where synchronous community commands run: process (worker processes; a crash or hang fails "
+        "only that call, answered command_crashed or command_timeout) or thread (in the proxy's process, faster, "
+        "unguarded).",
+    )
+    isolated_workers: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Worker processes for synchronous community commands (isolation=process), per proxy worker: "
+        "at most this many run at once, others wait. Started on the first such call.",
+    )
     config: dict[str, Any] = Field(
         default_factory=dict, repr=False, description="JSON object handed to connectors as their config mapping."
     )

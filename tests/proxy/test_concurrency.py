@@ -1,5 +1,6 @@
-"""Blocking community commands run in the thread pool: while many of them are provably still
-running, the event loop keeps answering (the catalog), and they all complete once released."""
+"""Blocking community commands run in worker processes (or the thread pool): while many of them
+are provably still running, the event loop keeps answering (the catalog), and they all complete
+once released."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from proxytest.protocol import validate, validate_do_response
 
@@ -22,8 +24,15 @@ def _marked(directory: Path, prefix: str) -> set[str]:
     return {p.name.removeprefix(prefix) for p in directory.glob(f"{prefix}*")}
 
 
-async def test_catalog_answers_while_blocking_commands_run(start_proxy: ProxyFactory, tmp_path: Path) -> None:
-    url = start_proxy(thread_pool_size=PARALLEL + 4)
+@pytest.mark.parametrize(
+    "room",
+    [{"isolation": "process", "isolated_workers": PARALLEL}, {"isolation": "thread", "thread_pool_size": PARALLEL + 4}],
+    ids=["process", "thread"],
+)
+async def test_catalog_answers_while_blocking_commands_run(
+    start_proxy: ProxyFactory, tmp_path: Path, room: dict[str, object]
+) -> None:
+    url = start_proxy(**room)
     names = [f"call{i:02d}" for i in range(PARALLEL)]
     release = tmp_path / "release"
     limits = httpx.Limits(max_connections=PARALLEL + 4)

@@ -61,4 +61,5 @@ async def status(request: Request) -> dict[str, Any]:
         "problems": list(registry.problems),
         "sources": [choice.as_dict() for choice in registry.sources],
         "kubernetes": state.watch_state.as_dict() if state.watch_state is not None else None,
+        "isolation": dict(isolation.describe()) if (isolation := state.runtime.isolation) else {"mode": "thread"},
     }

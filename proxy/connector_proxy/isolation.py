@@ -1,0 +1,234 @@
+"""Synchronous community commands in worker processes: a crash or a hang ends one worker, which
+is replaced, and only the call that caused it fails.
+
+Community code runs in the proxy's trust domain but not in its process: a segfault, an
+``os._exit``, C code holding the GIL or a call that never returns cannot stop the proxy from
+answering. The pool (pebble's ``ProcessPool``, started with ``spawn`` so every worker is a fresh
+interpreter that imports the installed packages as they are now, and not the program's main
+module) is created on the first call, so a proxy without community commands starts no process.
+
+What crosses the process boundary is plain data: a :class:`ClassCall` in, and an
+:class:`~connector_proxy.outcome.Outcome`, a :class:`Refused` or a :class:`Raised` back. The
+worker turns the command's result into the answer itself (JSON encoding included), so an
+unpicklable result never reaches the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import threading
+import traceback
+from collections.abc import Mapping
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import spawn
+from multiprocessing.context import SpawnContext, SpawnProcess
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+
+from connector_proxy.errors import DispatchError, ErrorCode
+from connector_proxy.outcome import Outcome, outcome_from_result
+
+logger = logging.getLogger(__name__)
+
+STOP_SECONDS = 5.0  # a stopping proxy waits this long for its workers to exit
+WORKER_NAME = "connector-proxy-command-worker"
+
+
+class _WorkerProcess(SpawnProcess):
+    """A spawned worker, named so :func:`_preparation_data` knows it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["name"] = WORKER_NAME
+        super().__init__(*args, **kwargs)
+
+
+class _WorkerContext(SpawnContext):
+    Process = _WorkerProcess
+
+
+_spawn_preparation_data = spawn.get_preparation_data
+
+
+def _preparation_data(name: str) -> dict[str, Any]:
+    """What a spawned process gets to set itself up, minus the program's main module for a
+    command worker: the worker runs nothing of it, so it neither re-runs a script whose start-up
+    code is not under ``if __name__ == "__main__":`` nor imports the whole proxy (a worker holds
+    the interpreter, this module and the connector it runs). Other processes are left as they are."""
+    data: dict[str, Any] = _spawn_preparation_data(name)
+    if name == WORKER_NAME:
+        data.pop("init_main_from_name", None)
+        data.pop("init_main_from_path", None)
+    return data
+
+
+def _install_preparation_data() -> None:
+    # multiprocessing has no per-process switch for this (the one it offers, spawn's main-module
+    # handling, is global); the replacement defers to the original for every other process.
+    spawn.get_preparation_data = _preparation_data
+
+
+@dataclass(frozen=True)
+class ClassCall:
+    """One community command call, as a worker runs it: ``module.qualname(**kwargs).method(...)``."""
+
+    command_id: str
+    module: str
+    qualname: str
+    method: str  # "execute", or "execute_async" when spiff-arena sent a callback URL
+    kwargs: dict[str, Any]
+    config: dict[str, Any]
+    task_data: Any
+    callback_url: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.method == "execute_async"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A dispatch error raised in the worker (an invalid result), sent back as data."""
+
+    status: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Raised:
+    """What connector code raised, as text: the class name, the message and the traceback.
+    Scrubbed of secrets by the proxy before it is logged or answered."""
+
+    name: str
+    text: str
+    traceback: str
+
+
+def _resolve(module: str, qualname: str) -> Any:
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return target
+
+
+def run_class_call(call: ClassCall) -> Outcome | Refused | Raised:
+    """The worker side: run one call and turn everything it does into plain data."""
+    try:
+        instance = _resolve(call.module, call.qualname)(**call.kwargs)
+        bound = getattr(instance, call.method)
+        if call.accepted:
+            result = bound(call.config, call.task_data, callback_url=call.callback_url)
+        else:
+            result = bound(call.config, call.task_data)
+        return outcome_from_result(result, call.command_id, accepted=call.accepted)
+    except DispatchError as error:
+        return Refused(error.status, error.code, error.message)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too: the worker goes on
+        return Raised(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
+
+
+def start_worker(log_level: str, log_format: str) -> None:
+    """The worker initializer: the proxy's log format, and no ``KeyboardInterrupt`` from a
+    terminal's Ctrl-C (the proxy stops its workers itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from connector_proxy.logging_setup import configure_logging
+
+    configure_logging(log_level, log_format)
+
+
+def _exit_description(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "ended"
+    if exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
+
+
+def command_crashed(command_id: str, exitcode: int | None) -> DispatchError:
+    how = _exit_description(exitcode)
+    logger.error("command worker ended", extra={"command": command_id, "exit": how})
+    return DispatchError(
+        500,
+        ErrorCode.COMMAND_CRASHED,
+        f"Command {command_id} ended the worker process it ran in (the process {how}); "
+        "the worker was replaced and no other call was affected.",
+    )
+
+
+class IsolatedPool:
+    """Worker processes for synchronous community commands, started on first use.
+
+    A call that outlives the proxy's command timeout is cancelled: its worker is killed and
+    replaced (unlike a thread, whose blocked call would run on). A worker that dies fails only its
+    own call, with ``command_crashed``.
+    """
+
+    def __init__(self, workers: int, *, backstop: float, log_level: str = "INFO", log_format: str = "json") -> None:
+        self.workers = workers
+        self.backstop = backstop
+        self._initargs = (log_level, log_format)
+        self._pool: ProcessPool | None = None
+        self._lock = threading.Lock()
+
+    def _current(self) -> ProcessPool:
+        with self._lock:
+            if self._pool is None or not self._pool.active:
+                _install_preparation_data()
+                self._pool = ProcessPool(
+                    max_workers=self.workers,
+                    initializer=start_worker,
+                    initargs=self._initargs,
+                    context=_WorkerContext(),
+                )
+            return self._pool
+
+    async def run(self, call: ClassCall) -> Outcome | Refused | Raised:
+        """Run ``call`` in a worker. Cancelling the await (the command timeout) kills a running
+        worker; ``backstop`` seconds bound a call's run even if nothing awaits it any more."""
+        pool = self._current()
+        future = pool.schedule(run_class_call, args=(call,), timeout=self.backstop)
+        try:
+            result: Outcome | Refused | Raised = await asyncio.wrap_future(future)
+        except ProcessExpired as expired:
+            raise command_crashed(call.command_id, expired.exitcode) from None
+        except BrokenProcessPool:
+            self._discard(pool)
+            logger.error("command workers could not start", extra={"command": call.command_id})
+            raise DispatchError(
+                503,
+                ErrorCode.CONNECTOR_UNAVAILABLE,
+                f"Command {call.command_id} could not run: its worker processes did not start.",
+            ) from None
+        return result
+
+    def _discard(self, pool: ProcessPool) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        _stop(pool)
+
+    def describe(self) -> Mapping[str, Any]:
+        return {"mode": "process", "workers": self.workers, "started": self._pool is not None}
+
+    def close(self) -> None:
+        """Stop the workers (in-flight calls have been drained by then)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            _stop(pool)
+            try:
+                pool.join(STOP_SECONDS)
+            except TimeoutError:
+                logger.warning("command workers did not stop", extra={"seconds": STOP_SECONDS})
+
+
+def _stop(pool: ProcessPool) -> None:
+    pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
