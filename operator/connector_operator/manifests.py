@@ -280,6 +280,9 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
         {"name": "CONNECTOR_PROXY_PORT", "value": str(port)},
         {"name": "CONNECTOR_PROXY_COMMAND_TIMEOUT", "value": _number(spec.timeout_seconds)},
         {"name": "CONNECTOR_PROXY_THREAD_POOL_SIZE", "value": str(spec.concurrency)},
+        # The pod is the boundary already (the proxy and other connectors run elsewhere, the kubelet
+        # restarts a crashed container): threads, not `concurrency` worker processes' worth of memory.
+        {"name": "CONNECTOR_PROXY_ISOLATION", "value": "thread"},
         # Only the proxy and the operator reach a workload: the X-Forwarded-* headers of a forwarded
         # OAuth flow (the proxy's public URL) are the proxy's.
         {"name": "CONNECTOR_PROXY_TRUSTED_PROXIES", "value": "*"},

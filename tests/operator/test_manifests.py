@@ -304,6 +304,7 @@ def test_the_runtime_reads_the_env_as_intended(settings: OperatorSettings, monke
         monkeypatch.setenv(name, _expand(value, literal))
     proxy = Settings()
     assert (proxy.host, proxy.port, proxy.command_timeout, proxy.thread_pool_size) == ("0.0.0.0", 7004, 12.5, 8)
+    assert proxy.isolation == "thread"  # `concurrency` threads, not as many worker processes
     assert [str(path) for path in proxy.connector_paths] == ["/connectors/site"]
     assert proxy.connector_config() == {
         "XERO_SCOPES": "offline_access accounting.transactions",
