@@ -17,12 +17,14 @@ from starlette.types import ASGIApp
 from connector_proxy import __version__
 from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.body_budget import BodyBudget
+from connector_proxy.commands import ClassCommand, Command, SdkCommand
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
 from connector_proxy.isolation import IsolatedPool
 from connector_proxy.kubernetes.recheck import RecheckNotifier
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
+from connector_proxy.live_openapi import CommandShape, live_document
 from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
 from connector_proxy.logging_setup import install_log_redaction
 from connector_proxy.metrics_port import MetricsPort
@@ -105,6 +107,17 @@ class ProxyApp(FastAPI):
         self._budget = budget
         self._path_prefix = path_prefix
         self._metrics_port = metrics_port
+        self._live_openapi: tuple[Registry, dict[str, Any]] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document with the protocol's operations and one operation per command;
+        rebuilt when the registry is replaced."""
+        registry = self._proxy_state.registry
+        if self._live_openapi is None or self._live_openapi[0] is not registry:
+            commands = [command_shape(c) for c in registry.commands.values()]
+            document = live_document(super().openapi(), commands, api_key=self._api_key is not None)
+            self._live_openapi = (registry, document)
+        return self._live_openapi[1]
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = FastPath(
@@ -115,6 +128,31 @@ class ProxyApp(FastAPI):
         if self._metrics_port is not None:
             app = MetricsPort(app, self._metrics_port)
         return NormalisedPaths(app, self._path_prefix)  # outermost: every layer sees the same path
+
+
+def command_shape(command: Command) -> CommandShape:
+    """How the live document describes ``command``: SDK commands' types are checked at dispatch;
+    a local command refuses unknown parameters unless it takes ``**kwargs``; a forwarded one is
+    taken to (what the workload's commands commonly do)."""
+    local = command if isinstance(command, SdkCommand | ClassCommand) else None
+    closed = local is None or not local.signature.accepts_any_keyword
+    return CommandShape(command.catalog_entry(), typed=isinstance(command, SdkCommand), closed=closed)
+
+
+def _isolation(settings: Settings, registry: Registry) -> IsolatedPool | None:
+    """The worker processes for sync community commands, preloading their modules (None with
+    ``CONNECTOR_PROXY_ISOLATION=thread``)."""
+    if settings.isolation != "process":
+        return None
+    commands = registry.commands.values()
+    modules = sorted({c.cls.__module__ for c in commands if isinstance(c, ClassCommand) and c.runs_in_worker})
+    return IsolatedPool(
+        settings.isolated_workers,
+        backstop=settings.command_timeout + 1,
+        log_level=settings.log_level,
+        log_format=settings.log_format,
+        preload=tuple(modules),
+    )
 
 
 def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors | None = None) -> FastAPI:
@@ -134,16 +172,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
             else EmbeddedConnectors(registry=Registry.empty(), connectors=())
         )
     pool = ThreadPoolExecutor(max_workers=settings.thread_pool_size, thread_name_prefix="connector")
-    isolation = (
-        IsolatedPool(
-            settings.isolated_workers,
-            backstop=settings.command_timeout + 1,
-            log_level=settings.log_level,
-            log_format=settings.log_format,
-        )
-        if settings.isolation == "process"
-        else None
-    )
+    isolation = _isolation(settings, embedded.registry)
     runtime = Runtime(
         config=MappingProxyType(settings.connector_config()),
         pool=pool,
@@ -160,6 +189,8 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
             if isolation is not None:
                 stack.callback(isolation.close)
+                if isolation.preload:
+                    isolation.start()
             stack.push_async_callback(state.forwarder.aclose)
             stack.push_async_callback(refusals.aclose)  # before the client it uses closes
             for connector in embedded.connectors:

@@ -83,6 +83,11 @@ class ClassCommand:
     def source(self) -> str:
         return f"{self.cls.__module__}.{self.cls.__qualname__}"
 
+    @property
+    def runs_in_worker(self) -> bool:
+        """Whether a runtime with worker processes runs it there: its ``execute`` is not async."""
+        return not inspect.iscoroutinefunction(getattr(self.cls, "execute", None))
+
     def catalog_entry(self) -> dict[str, Any]:
         extra = {"accepts_callback": True} if self.accepts_callback else {}
         return _catalog_entry(self.id, self.signature, self.description, **extra)
@@ -104,7 +109,7 @@ class ClassCommand:
                 return bound(runtime.config, invocation.task_data, callback_url=invocation.callback_url)
             return bound(runtime.config, invocation.task_data)
 
-        if runtime.isolation is not None and not inspect.iscoroutinefunction(method):
+        if runtime.isolation is not None and not inspect.iscoroutinefunction(method):  # execute or execute_async
             isolated = ClassCall(
                 command_id=self.id,
                 module=self.cls.__module__,
@@ -138,7 +143,8 @@ class ClassCommand:
 
 
 def _validation_model(command_id: str, func: Callable[..., Any]) -> type[BaseModel]:
-    """A pydantic model (lax mode) for the parameters; fields are aliased so parameter names
+    """A pydantic model for the parameters (validated strictly, see ``SdkCommand._validated``);
+    fields are aliased so parameter names
     like ``json`` or ``schema`` cannot collide with pydantic's own attributes."""
     signature = inspect.signature(func)
     hints = inspect.get_annotations(func, eval_str=True)
@@ -194,8 +200,12 @@ class SdkCommand:
         return _catalog_entry(self.id, self.signature, self.spec.description, **extra)
 
     def _validated(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Strict JSON types, what the catalog's schemas and the live OpenAPI document say: ``"2"``
+        is no ``int`` and ``0`` no ``bool`` (an ``int`` is a ``float``; ISO strings are dates). The
+        values are validated as the JSON they arrived as, so strictness never refuses a JSON
+        form (an enum's value, a date string) that the type takes."""
         try:
-            validated = self.model.model_validate(kwargs)
+            validated = self.model.model_validate_json(dump_json(kwargs, self.id), strict=True)
         except ValidationError as error:
             raise DispatchError(400, ErrorCode.INVALID_PARAMETER, _validation_message(self.id, error)) from None
         values = {info.alias or name: getattr(validated, name) for name, info in type(validated).model_fields.items()}

@@ -58,7 +58,7 @@ def test_catalog_describes_sdk_parameters(sdk_client: httpx.Client) -> None:
 
 
 def test_result_envelope_and_logs(sdk_client: httpx.Client) -> None:
-    response = do(sdk_client, "Greet", {"name": "Ada", "times": "2", "style": "loud", "spiff__task_data": {"a": 1}})
+    response = do(sdk_client, "Greet", {"name": "Ada", "times": 2, "style": "loud", "spiff__task_data": {"a": 1}})
     assert response.status_code == 200
     body = response.json()
     assert body["command_response"] == {
@@ -77,6 +77,14 @@ def test_invalid_parameter_names_the_parameter_not_the_value(sdk_client: httpx.C
     assert error["error_code"] == "invalid_parameter"
     assert "times" in error["message"] and "style" in error["message"]
     assert "many-SECRETISH" not in response.text and "whisper" not in response.text
+
+
+@pytest.mark.parametrize("times", ["2", 2.5, True, None])
+def test_parameters_are_checked_with_json_types(sdk_client: httpx.Client, times: object) -> None:
+    """What the catalog's schema says is what is accepted: a number in a string is no integer."""
+    response = do(sdk_client, "Greet", {"name": "Ada", "times": times})
+    assert (response.status_code, response.json()["error"]["error_code"]) == (400, "invalid_parameter")
+    assert "times" in response.json()["error"]["message"]
 
 
 def test_missing_and_unknown_parameters(sdk_client: httpx.Client) -> None:

@@ -247,3 +247,14 @@ async def test_a_query_too_long_to_send_is_invalid_url(server: Any) -> None:
     result = await ours("GetRequestV2", url=server.url("/echo"), params={"q": "x" * 70_000})
     assert (code(result), result.http_status) == ("InvalidURL", 500)
     assert server.client_ports == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("attempts", "2"), ("attempts", 2.0), ("include_response_headers", 0), ("timeout", "30")]
+)
+def test_a_parameter_of_the_wrong_json_type_is_refused(client: Any, name: str, value: Any) -> None:
+    """Through the proxy (the types are checked at dispatch): nothing is sent to the URL."""
+    answer = client.post("/v1/do/http/GetRequestV2", json={"url": "http://127.0.0.1:9/never", name: value})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["error_code"] == "invalid_parameter"
+    assert name in answer.json()["error"]["message"]
