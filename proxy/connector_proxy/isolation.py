@@ -132,13 +132,23 @@ def run_class_call(call: ClassCall) -> Outcome | Refused | Raised:
         return Raised(type(exc).__name__, str(exc), "".join(traceback.format_exception(exc)))
 
 
-def start_worker(log_level: str, log_format: str) -> None:
-    """The worker initializer: the proxy's log format, and no ``KeyboardInterrupt`` from a
-    terminal's Ctrl-C (the proxy stops its workers itself)."""
+def start_worker(log_level: str, log_format: str, preload: tuple[str, ...] = ()) -> None:
+    """The worker initializer: the proxy's log format, no ``KeyboardInterrupt`` from a terminal's
+    Ctrl-C (the proxy stops its workers itself), and the command modules imported now, while they
+    are the code the proxy loaded (not whatever is on disk at a first call much later)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from connector_proxy.logging_setup import configure_logging
 
     configure_logging(log_level, log_format)
+    for module in preload:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # the call will report it; the worker must start
+            logger.warning("command module failed to import", extra={"module": module, "exception": type(exc).__name__})
+
+
+def _started() -> None:
+    """A no-op call: scheduling it starts the pool."""
 
 
 def _exit_description(exitcode: int | None) -> str:
@@ -164,17 +174,27 @@ def command_crashed(command_id: str, exitcode: int | None) -> DispatchError:
 
 
 class IsolatedPool:
-    """Worker processes for synchronous community commands, started on first use.
+    """Worker processes for synchronous community commands, started by :meth:`start` or on first
+    use.
 
     A call that outlives the proxy's command timeout is cancelled: its worker is killed and
     replaced (unlike a thread, whose blocked call would run on). A worker that dies fails only its
     own call, with ``command_crashed``.
     """
 
-    def __init__(self, workers: int, *, backstop: float, log_level: str = "INFO", log_format: str = "json") -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        backstop: float,
+        log_level: str = "INFO",
+        log_format: str = "json",
+        preload: tuple[str, ...] = (),
+    ) -> None:
         self.workers = workers
         self.backstop = backstop
-        self._initargs = (log_level, log_format)
+        self.preload = preload
+        self._initargs = (log_level, log_format, preload)
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
 
@@ -189,6 +209,10 @@ class IsolatedPool:
                     context=_WorkerContext(),
                 )
             return self._pool
+
+    def start(self) -> None:
+        """Start the workers now (the proxy does at start-up when it has such commands)."""
+        self._current().schedule(_started)
 
     async def run(self, call: ClassCall) -> Outcome | Refused | Raised:
         """Run ``call`` in a worker. Cancelling the await (the command timeout) kills a running

@@ -424,8 +424,14 @@ def _matches(selector: JSON, pod_labels: dict[str, str]) -> bool:
     return selector.get("matchLabels", {}).items() <= pod_labels.items()
 
 
-def test_network_policies_are_off_by_default_and_scope_ingress_when_on() -> None:
-    assert find(rendered("defaults"), "NetworkPolicy") == []
+def test_only_the_workloads_policy_is_on_by_default(helm: Helm) -> None:
+    defaults = rendered("defaults")
+    assert [name_of(p) for p in find(defaults, "NetworkPolicy")] == [f"NetworkPolicy/{NS}/{PROXY}-workloads"]
+    off = helm.template(sets={"networkPolicy.workloads.enabled": "false"})
+    assert find(off, "NetworkPolicy") == []
+
+
+def test_network_policies_scope_ingress_when_on() -> None:
     objects = rendered("network-policies")
     proxy_labels = workload_of(objects, PROXY)["spec"]["template"]["metadata"]["labels"]
     operator_labels = workload_of(objects, OPERATOR)["spec"]["template"]["metadata"]["labels"]

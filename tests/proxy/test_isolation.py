@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -81,10 +82,42 @@ def test_with_isolation_thread_it_runs_in_the_proxy(start_proxy: ProxyFactory) -
         assert http.get("/v1/status").json()["isolation"] == {"mode": "thread"}
 
 
-def test_workers_start_on_the_first_call(http: httpx.Client) -> None:
-    assert http.get("/v1/status").json()["isolation"]["started"] is False
-    do(http, "example/Echo", {"message": "hi"})
+def test_workers_start_with_a_proxy_that_has_sync_community_commands(http: httpx.Client) -> None:
     assert http.get("/v1/status").json()["isolation"]["started"] is True
+
+
+def test_a_proxy_without_them_starts_no_worker(tmp_path: Path) -> None:
+    settings = Settings(connector_paths=[tmp_path], connector_paths_only=True)
+    with serve_in_thread(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/v1/commands").json() == []
+        assert http.get("/v1/status").json()["isolation"] == {"mode": "process", "workers": 4, "started": False}
+
+
+def test_workers_import_the_command_modules_as_they_start(start_proxy: ProxyFactory, tmp_path: Path) -> None:
+    """What the proxy loaded is what its workers run, even once the package is gone from disk."""
+    site = tmp_path / "site"
+    package = site / "connector_vanishing" / "commands"
+    package.mkdir(parents=True)
+    (site / "connector_vanishing" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "version.py").write_text(VANISHING)
+    with httpx.Client(base_url=start_proxy(connector_paths=[site], isolated_workers=1), timeout=30) as http:
+        pid_of(http)  # answered by the one worker: it has run its initializer
+        shutil.rmtree(site)
+        answer = do(http, "vanishing/Version")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["command_response"]["body"] == {"version": 1}
+
+
+VANISHING = """\
+class Version:
+    def __init__(self):
+        pass
+
+    def execute(self, config, task_data):
+        body = {"body": {"version": 1}, "mimetype": "application/json"}
+        return {"command_response": body, "command_response_version": 2}
+"""
 
 
 @pytest.mark.parametrize(
