@@ -352,6 +352,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+CMDLINE_POLLS = 200  # x CMDLINE_POLL_S: how long a new process's argv may take to appear
+CMDLINE_POLL_S = 0.01
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -370,12 +374,18 @@ def pid_runs(pid: int, executable: str) -> bool:
     """True when ``pid`` is alive and was started from ``executable`` (guards against reused pids)."""
     if not _pid_alive(pid):
         return False
-    try:
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
-    except OSError:
-        return True  # no /proc: trust the pid
     # Empty while the kernel is still loading the new program: right after Popen returns (its
     # close-on-exec pipe closes before the new argv is in place), a large binary can be seen so.
+    # Wait for it a little (a busy machine takes longer); still empty then, trust the pid.
+    argv0 = ""
+    for _ in range(CMDLINE_POLLS):
+        try:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+        except OSError:
+            return True  # no /proc: trust the pid
+        if argv0:
+            break
+        time.sleep(CMDLINE_POLL_S)
     return argv0 in (executable, "")
 
 
