@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from connector_proxy import __version__
 from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.body_budget import BodyBudget
+from connector_proxy.callers import CallerCheck, CallerMiddleware
 from connector_proxy.commands import ClassCommand, Command, SdkCommand
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
@@ -98,6 +99,7 @@ class ProxyApp(FastAPI):
         budget: BodyBudget | None = None,
         path_prefix: str = "",
         metrics_port: int | None = None,
+        callers: CallerCheck | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,6 +109,7 @@ class ProxyApp(FastAPI):
         self._budget = budget
         self._path_prefix = path_prefix
         self._metrics_port = metrics_port
+        self._callers = callers
         self._live_openapi: tuple[Registry, dict[str, Any]] | None = None
 
     def openapi(self) -> dict[str, Any]:
@@ -125,6 +128,8 @@ class ProxyApp(FastAPI):
         )
         if self._api_key is not None:  # it guards the fast path too
             app = ApiKeyMiddleware(app, api_key=self._api_key)
+        if self._callers is not None:
+            app = CallerMiddleware(app, self._callers)
         if self._metrics_port is not None:
             app = MetricsPort(app, self._metrics_port)
         return NormalisedPaths(app, self._path_prefix)  # outermost: every layer sees the same path
@@ -208,6 +213,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         budget=BodyBudget(settings.max_body_memory_bytes, settings.body_wait_seconds),
         path_prefix=settings.path_prefix,
         metrics_port=settings.metrics_port,
+        callers=CallerCheck(settings.callers_file) if settings.callers_file is not None else None,
         title="spiff-arena connector proxy",
         version=__version__,
         description=DESCRIPTION,

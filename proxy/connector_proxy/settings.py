@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="When set, /v1/commands, /v1/auths and /v1/do require header Spiff-Connector-Proxy-Api-Key."
     )
+    callers_file: Path | None = Field(
+        None,
+        description="A caller policy (JSON: issuer, audience, subjects, keys): every request but the probes must "
+        "carry the ServiceAccount token of one of those subjects (connector workloads).",
+    )
     command_timeout: float = Field(
         40.0, gt=0, le=3600, description="Seconds a command may run before the proxy answers 504 command_timeout."
     )

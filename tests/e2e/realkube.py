@@ -69,13 +69,21 @@ class RealCluster:
         parts = [base] + (["namespaces", namespace] if namespaced and namespace else []) + [plural]
         return "/".join(parts + ([name] if name else []))
 
-    async def request(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json") -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+    ) -> Any:
         response = await self.api.call_api(
             path,
             method,
             {},
             [],
-            {"Accept": "application/json", "Content-Type": content_type},
+            {"Accept": accept, "Content-Type": content_type},
             body=body,
             auth_settings=["BearerToken"],
             _preload_content=False,  # the raw response: JSON as the server sent it, errors included
