@@ -32,6 +32,7 @@ from connector_proxy.metrics_port import MetricsPort
 from connector_proxy.paths import NormalisedPaths
 from connector_proxy.registry import Registry
 from connector_proxy.routers import auth, catalog, do, health
+from connector_proxy.secret_files import MountedKey
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
 
@@ -58,6 +59,7 @@ def _kubernetes_watcher(settings: Settings, state: ProxyState, refusals: Recheck
         secrets_dir=settings.secrets_dir,
         timeout_margin=settings.forward_timeout_margin,
         refusals=refusals,
+        workload_token=MountedKey(settings.workload_token_file) if settings.workload_token_file else None,
     )
     local = state.registry
     revision = local.revision

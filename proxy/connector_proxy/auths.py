@@ -24,7 +24,9 @@ class AuthEntry:
 @dataclass(frozen=True)
 class RemoteAuthTarget:
     """An auth served by a connector workload (Kubernetes mode): browser requests are forwarded
-    to ``endpoint`` with X-Forwarded-* headers; ``api_key`` is the workload's own key, if any."""
+    to ``endpoint`` with X-Forwarded-* headers; ``api_key`` is a url source's key, ``token`` the
+    proxy's ServiceAccount token for a workload the operator runs."""
 
     endpoint: str
     api_key: str | MountedKey | None = field(default=None, repr=False)
+    token: MountedKey | None = field(default=None, repr=False)

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connector_proxy.contract import API_KEY_HEADER
+
 
 @dataclass(eq=False)
 class MountedKey:
@@ -36,3 +38,16 @@ class MountedKey:
 def current(key: str | MountedKey | None) -> str | None:
     """The value of a literal key or of a mounted one, now."""
     return key.value() if isinstance(key, MountedKey) else key
+
+
+def credential_headers(api_key: str | MountedKey | None, token: MountedKey | None) -> dict[str, str]:
+    """How the proxy identifies itself to a workload: the API key of a url source, the current
+    ServiceAccount token (re-read when the kubelet rotates it) for one the operator runs."""
+    headers: dict[str, str] = {}
+    key = current(api_key)
+    if key:
+        headers[API_KEY_HEADER] = key
+    bearer = current(token)
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    return headers

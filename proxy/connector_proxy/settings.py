@@ -78,6 +78,11 @@ class Settings(BaseSettings):
         description="A caller policy (JSON: issuer, audience, subjects, keys): every request but the probes must "
         "carry the ServiceAccount token of one of those subjects (connector workloads).",
     )
+    workload_token_file: Path | None = Field(
+        None,
+        description="Kubernetes mode: a ServiceAccount token file (projected, audience-bound) sent as a bearer "
+        "token to the workloads the operator runs, which check it (callers_file).",
+    )
     command_timeout: float = Field(
         40.0, gt=0, le=3600, description="Seconds a command may run before the proxy answers 504 command_timeout."
     )

@@ -3,7 +3,6 @@ JWTs minted here) checked against a policy file, and the middleware in front of 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,38 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from joserfc import jwt
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwk import ECKey, RSAKey
 
 from connector_proxy.app import create_app
 from connector_proxy.callers import CallerCheck, CallerPolicy, CallerPolicyError
 from connector_proxy.settings import Settings
+from proxytest.caller_tokens import AUDIENCE, ISSUER, NOW, PROXY_SA, mint, signing_key, write_policy
 from proxytest.servers import serve_in_thread
-
-ISSUER = "https://kubernetes.default.svc.cluster.local"
-AUDIENCE = "spiff-connector-workloads"
-PROXY_SA = "system:serviceaccount:spiff:connector-proxy"
-NOW = 1_900_000_000
-
-
-def signing_key(kid: str = "k1", kind: str = "EC") -> ECKey | RSAKey:
-    if kind == "RSA":
-        return RSAKey.generate_key(2048, parameters={"kid": kid})
-    return ECKey.generate_key("P-256", parameters={"kid": kid})
-
-
-def mint(key: ECKey | RSAKey, **claims: Any) -> str:
-    payload = {"iss": ISSUER, "aud": [AUDIENCE], "sub": PROXY_SA, "iat": NOW, "exp": NOW + 600, **claims}
-    payload = {k: v for k, v in payload.items() if v is not None}
-    alg = "RS256" if isinstance(key, RSAKey) else "ES256"
-    return jwt.encode({"alg": alg, "kid": key.kid}, payload, key)
-
-
-def write_policy(path: Path, *keys: ECKey | RSAKey, subjects: list[str] | None = None) -> Path:
-    public = KeySet(list(keys)).as_dict(private=False)
-    policy = {"issuer": ISSUER, "audience": AUDIENCE, "subjects": subjects or [PROXY_SA], "keys": public}
-    path.write_text(json.dumps(policy))
-    return path
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from typing import Any
 import httpx
 import orjson
 
-from connector_proxy.contract import API_KEY_HEADER
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
 from connector_proxy.outcome import JSON, Outcome
-from connector_proxy.secret_files import MountedKey, current
+from connector_proxy.secret_files import MountedKey, credential_headers
 from spiff_connector_sdk.proxies import environment_mounts
 from spiff_connector_sdk.transport import pooled_transport
 
@@ -42,7 +41,8 @@ class RemoteConnector:
 
     The semaphore bounds the commands in flight to it; a slow or dead workload can only ever
     hold its own slots, never the event loop or another connector's. ``federated``: a url source
-    (an existing connector proxy), whose ``apiKeySecretRef`` names ``secret``.
+    (an existing connector proxy), whose ``apiKeySecretRef`` names ``secret``. ``token``: the
+    proxy's ServiceAccount token for workloads (pip and image sources), sent as a bearer token.
     """
 
     key: str
@@ -52,22 +52,22 @@ class RemoteConnector:
     api_key: MountedKey | None = field(default=None, repr=False)
     federated: bool = False
     secret: str | None = None
+    token: MountedKey | None = field(default=None, repr=False)
     slots: asyncio.Semaphore = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.concurrency)
 
     @property
-    def identity(self) -> tuple[str, str, float, int, Path | None, bool, str | None]:
+    def identity(self) -> tuple[str, str, float, int, Path | None, bool, str | None, Path | None]:
         """What a registry rebuild keeps this workload's connector (and its slots in flight) by."""
         path = self.api_key.path if self.api_key else None
-        return (self.key, self.endpoint, self.timeout, self.concurrency, path, self.federated, self.secret)
+        token = self.token.path if self.token else None
+        return (self.key, self.endpoint, self.timeout, self.concurrency, path, self.federated, self.secret, token)
 
     def headers(self) -> dict[str, str]:
         headers = dict(_FORWARDED_HEADERS)
-        api_key = current(self.api_key)
-        if api_key:
-            headers[API_KEY_HEADER] = api_key
+        headers.update(credential_headers(self.api_key, self.token))
         return headers
 
 

@@ -60,8 +60,10 @@ class RemoteRegistryBuilder:
         secrets_dir: Path | None = None,
         timeout_margin: float = 5.0,
         refusals: RecheckNotifier | None = None,
+        workload_token: MountedKey | None = None,
     ) -> None:
         self.forwarder = forwarder
+        self.workload_token = workload_token
         self.secrets_dir = secrets_dir
         self.timeout_margin = timeout_margin
         self.refusals = refusals
@@ -72,14 +74,16 @@ class RemoteRegistryBuilder:
         timeout = float(spec.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS) + self.timeout_margin
         concurrency = int(spec.get("concurrency") or DEFAULT_CONCURRENCY)
         endpoint = str((obj.get("status") or {})["endpoint"]).rstrip("/")
+        federated = url_source(obj) is not None
         candidate = RemoteConnector(
             key_of(obj),
             endpoint,
             timeout,
             concurrency,
             read_api_key(obj, self.secrets_dir),
-            federated=url_source(obj) is not None,
+            federated=federated,
             secret=api_key_secret(obj),
+            token=None if federated else self.workload_token,  # never sent outside the operator's workloads
         )
         return self._remotes.get(candidate.identity, candidate)
 
@@ -114,7 +118,7 @@ class RemoteRegistryBuilder:
             for entry in status.get("auths") or []:
                 auth_id = entry.get("id") if isinstance(entry, Mapping) else None
                 if isinstance(auth_id, str) and "/" in auth_id:
-                    target = RemoteAuthTarget(remote.endpoint, remote.api_key)
+                    target = RemoteAuthTarget(remote.endpoint, remote.api_key, remote.token)
                     auths.append(AuthEntry(auth_id, auth_id.split("/", 1)[0], dict(entry), target))
         self._remotes = remotes
         return Registry.build(commands, auths, revision=revision)

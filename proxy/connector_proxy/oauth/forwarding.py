@@ -14,12 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connector_proxy.auths import AuthEntry, RemoteAuthTarget
-from connector_proxy.contract import API_KEY_HEADER
 from connector_proxy.logging_setup import OAUTH_CHANNEL
 from connector_proxy.oauth import binding
 from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 from connector_proxy.oauth.redirects import forwarded_headers
-from connector_proxy.secret_files import current
+from connector_proxy.secret_files import credential_headers
 
 logger = logging.getLogger(OAUTH_CHANNEL)
 
@@ -45,9 +44,7 @@ async def forward_step(
     if query:
         url = url.copy_with(query=query)
     headers = forwarded_headers(public_base_url)
-    api_key = current(target.api_key)
-    if api_key:
-        headers[API_KEY_HEADER] = api_key
+    headers.update(credential_headers(target.api_key, target.token))
     cookies = binding.flow_cookies(request.headers.get("cookie"))
     if cookies:
         headers["Cookie"] = cookies

@@ -6,12 +6,16 @@ RemoteAuthTarget (as the Kubernetes registry builds it) and holds no connector s
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connector_proxy.auths import AuthEntry, RemoteAuthTarget
+from connector_proxy.secret_files import MountedKey
 from connector_proxy.settings import Settings
+from proxytest.caller_tokens import mint, signing_key, write_policy
 from proxytest.oauth_server import OAuthProvider
 from proxytest.oauth_support import (
     CLIENT_ID,
@@ -127,3 +131,26 @@ def test_unreachable_workload(start: Any, browser: Browser) -> None:
         response = browser.get(front + path)
         assert response.status_code == 503
         assert error_of(response)["error_code"] == "connector_unavailable"
+
+
+def test_a_workload_checking_its_callers_lets_the_forwarded_flow_in_with_the_token(
+    provider: OAuthProvider, start: Any, browser: Browser, tmp_path: Path
+) -> None:
+    """The browser flow reaches a workload that requires the proxy's ServiceAccount token."""
+    key = signing_key()
+    now = int(time.time())
+    token_file = tmp_path / "token"
+    token_file.write_text(mint(key, iat=now, exp=now + 600))
+    guarded = oauth_settings(provider, callers_file=write_policy(tmp_path / "callers.json", key))
+    workload = start(guarded, sdk_auths(acme_connector(provider.url)))
+    entry = {"id": "acme/OAuth", "parameters": [], "kind": "oauth2"}
+    with_token = AuthEntry("acme/OAuth", "acme", entry, RemoteAuthTarget(workload, None, MountedKey(token_file)))
+    without = AuthEntry("acme/OAuth", "acme", entry, RemoteAuthTarget(workload))
+    front = start(Settings(), [with_token])
+    stranger = start(Settings(), [without])
+    provider.clients[CLIENT_ID].redirect_uris.append(f"{front}/v1/auth/acme/OAuth/callback")
+
+    authorize = browser.redirect(start_url(front, provider))
+    assert authorize.startswith(provider.url)
+    refused = browser.get(start_url(stranger, provider))
+    assert refused.status_code == 401
