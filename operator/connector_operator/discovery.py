@@ -89,11 +89,15 @@ async def discover(
     endpoint: str,
     *,
     api_key: str | None = None,
+    token: str | None = None,
     timeout: float = 10.0,  # noqa: ASYNC109
 ) -> Catalog:
-    """Fetch and check both catalogs; ``/v1/auths`` is optional in the protocol (404 → none)."""
+    """Fetch and check both catalogs; ``/v1/auths`` is optional in the protocol (404 → none).
+    ``api_key``: a url source's key; ``token``: the operator's ServiceAccount token for workloads."""
     base = endpoint.rstrip("/")
     headers = {API_KEY_HEADER: api_key} if api_key else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     commands = await _fetch(client, f"{base}/v1/commands", headers, timeout, optional=False)
     auths = await _fetch(client, f"{base}/v1/auths", headers, timeout, optional=True)
     return Catalog(commands=commands, auths=auths)

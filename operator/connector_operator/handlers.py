@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import kopf
 
+from connector_operator.callers import CallerKeys
 from connector_operator.kube import Kube
 from connector_operator.manifests import CONNECTOR_ANNOTATION, labels
 from connector_operator.recheck import RecheckServer
@@ -46,7 +47,9 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
             # the Connector resource once, at start-up), so no ClusterRole is needed at all.
             settings.scanning.disabled = True
         await load_kube_config()
-        services = Services(kube=Kube(), http=httpx.AsyncClient(), settings=operator_settings)
+        kube = Kube()
+        callers = CallerKeys(kube.service_account_issuer) if operator_settings.caller_auth else None
+        services = Services(kube=kube, http=httpx.AsyncClient(), settings=operator_settings, callers=callers)
         memo["services"] = services
         # Periodic re-discovery runs as the operator's own task, not a kopf timer: timers make kopf put a
         # finalizer on every Connector, and nothing here needs one.

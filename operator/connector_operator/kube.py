@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
+from connector_operator.callers import CallerKeysUnavailable
 from connector_proxy.contract import GROUP, PLURAL, VERSION
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -46,6 +48,35 @@ class Kube:
 
     async def apply_service(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._apply(self.core.create_namespaced_service, self.core.patch_namespaced_service, body)
+
+    async def apply_config_map(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._apply(self.core.create_namespaced_config_map, self.core.patch_namespaced_config_map, body)
+
+    async def _get_json(self, path: str, accept: str) -> Any:
+        response = await self.api.call_api(
+            path,
+            "GET",
+            header_params={"Accept": accept},
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _return_http_data_only=True,
+        )
+        if response.status != 200:
+            raise ApiException(status=response.status, reason=f"GET {path}")
+        return await response.json(content_type=None)
+
+    async def service_account_issuer(self) -> tuple[str, dict[str, Any]]:
+        """The API server's ServiceAccount token issuer and its public keys (a JWKS): what a
+        workload checks its callers' tokens with. Readable by every ServiceAccount by default
+        (ClusterRoleBinding system:service-account-issuer-discovery)."""
+        try:
+            discovery = await self._get_json("/.well-known/openid-configuration", "application/json")
+            keys = await self._get_json("/openid/v1/jwks", "application/jwk-set+json")
+            return str(discovery["issuer"]), dict(keys)
+        except ApiException as error:
+            raise CallerKeysUnavailable(f"HTTP {error.status}") from None
+        except (aiohttp.ClientError, KeyError, TypeError, ValueError) as error:
+            raise CallerKeysUnavailable(type(error).__name__) from None
 
     async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

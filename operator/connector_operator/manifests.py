@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from connector_operator.callers import MOUNT_DIR, POLICY_KEY, VOLUME_NAME, callers_volume
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, PipSource
 from connector_proxy.contract import API_VERSION, CONFIG_ENV_PREFIX, GROUP, KIND
@@ -301,6 +302,9 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
     else:
         raise ValueError("a url source has no workload")
     env += _config_env(spec) + _oauth_env(spec)
+    if settings.caller_auth:  # only the proxy's and the operator's ServiceAccount tokens get in
+        env.append({"name": "CONNECTOR_PROXY_CALLERS_FILE", "value": f"{MOUNT_DIR}/{POLICY_KEY}"})
+        mounts.append({"name": VOLUME_NAME, "mountPath": MOUNT_DIR, "readOnly": True})
     container.update(
         {
             "imagePullPolicy": settings.image_pull_policy,
@@ -354,6 +358,8 @@ def build_deployment(
     if spec.source.pip is not None:
         pod["initContainers"] = [_install_container(spec.source.pip, spec, settings)]
         volumes.append({"name": "connectors", "emptyDir": {}})
+    if settings.caller_auth:
+        volumes.append(callers_volume(settings))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from connector_operator import conditions as cond
+from connector_operator.callers import CallerKeys, CallerKeysUnavailable, build_callers_config_map
 from connector_operator.conditions import Condition, merge_conditions
 from connector_operator.discovery import Catalog, DiscoveryError, discover
 from connector_operator.kube import Kube
@@ -42,6 +43,7 @@ class Services:
     kube: Kube
     http: httpx.AsyncClient
     settings: OperatorSettings
+    callers: CallerKeys | None = None  # with settings.caller_auth
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,25 @@ async def _api_key(services: Services, ref: ConnectorRef, spec: ConnectorSpec) -
     return data[secret_ref.key]
 
 
+async def _apply_caller_policy(services: Services, namespace: str) -> None:
+    """The workloads' caller policy ConfigMap in ``namespace`` (the keys are read at most every
+    few minutes, the ConfigMap is merged on every reconcile: a rotated key reaches every namespace)."""
+    keys = services.callers or CallerKeys(services.kube.service_account_issuer)  # the operator passes one
+    policy = await keys.policy(services.settings)  # raises CallerKeysUnavailable
+    await services.kube.apply_config_map(build_callers_config_map(namespace, policy, services.settings))
+
+
+def workload_token(settings: OperatorSettings) -> str | None:
+    """The operator's current ServiceAccount token for workloads (the kubelet rotates the file)."""
+    if settings.workload_token_file is None:
+        return None
+    try:
+        return settings.workload_token_file.read_text().strip() or None
+    except OSError:
+        logger.warning("workload token unreadable", extra={"path": str(settings.workload_token_file)})
+        return None
+
+
 def _available(deployment: Mapping[str, Any] | None) -> bool:
     status = (deployment or {}).get("status") or {}
     return int(status.get("availableReplicas") or 0) >= 1
@@ -140,6 +161,15 @@ async def reconcile(
             message = f"Referenced Secret(s) not found: {', '.join(missing)}."
             await _write(services, ref, [valid, Condition(cond.READY, False, "SecretMissing", message)], base)
             raise RetryLater(message, backoff(retry))
+        if settings.caller_auth:
+            try:
+                await _apply_caller_policy(services, ref.namespace)
+            except CallerKeysUnavailable as error:
+                message = f"The API server's ServiceAccount keys cannot be read: {error}."
+                await _write(
+                    services, ref, [valid, Condition(cond.READY, False, "CallerKeysUnavailable", message)], base
+                )
+                raise RetryLater(message, backoff(retry)) from None
         await services.kube.apply_deployment(
             build_deployment(
                 name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings, secrets_hash=digest
@@ -177,7 +207,10 @@ async def reconcile(
 
     try:
         api_key = await _api_key(services, ref, spec)
-        catalog = await discover(services.http, endpoint, api_key=api_key, timeout=settings.discovery_timeout)
+        token = workload_token(settings) if spec.source_kind != "url" else None
+        catalog = await discover(
+            services.http, endpoint, api_key=api_key, token=token, timeout=settings.discovery_timeout
+        )
     except KeyError as missing_key:
         message = f"API key not found: {missing_key.args[0]}."
         await _write(services, ref, [*updates, Condition(cond.READY, False, "SecretMissing", message)], base)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -40,8 +41,25 @@ class OperatorSettings(BaseSettings):
         "immediate re-discovery of a Connector whose proxy refused a forwarded call).",
     )
     workload_port: int = Field(7004, ge=1, le=65535, description="Port connector workloads listen on.")
+    caller_subjects: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="ServiceAccounts (system:serviceaccount:<namespace>:<name>, JSON list or comma-separated) "
+        "whose tokens workloads accept: the proxy's and the operator's. Empty: workloads accept any caller.",
+    )
+    caller_audience: str = Field(
+        "spiff-connector-workloads", min_length=1, description="The audience of the tokens workloads accept."
+    )
+    callers_configmap: str = Field(
+        "spiff-connector-callers",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=63,
+        description="The ConfigMap in each workload namespace holding the caller policy workloads mount.",
+    )
+    workload_token_file: Path | None = Field(
+        None, description="The operator's own token for that audience, sent when it discovers a workload's catalog."
+    )
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "caller_subjects", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return split_list(value)
@@ -63,3 +81,8 @@ class OperatorSettings(BaseSettings):
     @property
     def cluster_wide(self) -> bool:
         return not self.namespaces
+
+    @property
+    def caller_auth(self) -> bool:
+        """Whether workloads check their callers' tokens."""
+        return bool(self.caller_subjects)

@@ -676,3 +676,47 @@ def test_helm_test_hook_checks_liveness_and_commands() -> None:
     env = env_of(container)
     assert env["PROXY_URL"]["value"] == f"http://{PROXY}.{NS}.svc:7004"
     assert env["API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": f"{PROXY}-keys", "key": "api-key"}
+
+
+def test_the_proxy_and_the_operator_present_an_audience_bound_token_to_workloads(helm: Helm) -> None:
+    objects = rendered("defaults")
+    expected_volume = {
+        "name": "workload-token",
+        "projected": {
+            "defaultMode": 0o440,
+            "sources": [
+                {
+                    "serviceAccountToken": {
+                        "audience": "spiff-connector-workloads",
+                        "expirationSeconds": 3600,
+                        "path": "token",
+                    }
+                }
+            ],
+        },
+    }
+    token = "/var/run/secrets/spiff-connector-proxy/workload-token/token"
+    for name, variable in (
+        (PROXY, "CONNECTOR_PROXY_WORKLOAD_TOKEN_FILE"),
+        (OPERATOR, "CONNECTOR_OPERATOR_WORKLOAD_TOKEN_FILE"),
+    ):
+        pod = workload_of(objects, name)["spec"]["template"]["spec"]
+        assert expected_volume in pod["volumes"], name
+        container = container_of(objects, name)
+        assert env_values(container, chart_secrets(objects))[variable] == token
+        mount = {"name": "workload-token", "mountPath": token.rsplit("/", 1)[0], "readOnly": True}
+        assert mount in container["volumeMounts"], name
+    operator = env_values(container_of(objects, OPERATOR))
+    proxy_account = workload_of(objects, PROXY)["spec"]["template"]["spec"]["serviceAccountName"]
+    operator_account = workload_of(objects, OPERATOR)["spec"]["template"]["spec"]["serviceAccountName"]
+    assert operator["CONNECTOR_OPERATOR_CALLER_SUBJECTS"].split(",") == [
+        f"system:serviceaccount:{NS}:{proxy_account}",
+        f"system:serviceaccount:{NS}:{operator_account}",
+    ]
+    assert operator["CONNECTOR_OPERATOR_CALLER_AUDIENCE"] == "spiff-connector-workloads"
+    assert operator["CONNECTOR_OPERATOR_CALLERS_CONFIGMAP"] == f"{PROXY}-callers"
+
+    off = helm.template(sets={"workloadAuth.enabled": "false"})
+    for name in (PROXY, OPERATOR):
+        assert "workload-token" not in json.dumps(workload_of(off, name))
+    assert "CONNECTOR_OPERATOR_CALLER_SUBJECTS" not in env_values(container_of(off, OPERATOR))

@@ -15,6 +15,8 @@ Every gap closed here is a row of the table in ``tests/kube/README.md``; comment
 - [G7] label/field selectors, PUT, server-side apply (create-on-missing, else merge-patch).
 - [G8] the status subresource is isolated.
 - [G9] POSTing a CRD registers its resource and marks the CRD Established.
+- [G10] the ServiceAccount issuer's discovery document and public keys (``/openid/v1/jwks``), for a key
+  of the emulator's own (``service_account_key``, so a test can sign tokens as the cluster).
 - [P4] (pitfall 4) ``metadata.namespace`` filled from the URL on namespaced POSTs.
 
 Not emulated (see the README): strategic-merge patch (treated as merge-patch: lists are replaced), field
@@ -47,6 +49,7 @@ import jsonpatch
 import jsonpointer
 import kmock
 import yaml
+from joserfc.jwk import ECKey, KeySet
 from kmock._internal import enums, parsing, rendering  # private, hence the kmock==0.8 pin
 
 JSON = dict[str, Any]
@@ -61,6 +64,9 @@ JSON_PATCH = "application/json-patch+json"
 # Both parsers are pure functions that kmock's Request._parse looks up at call time: wrap them once.
 _kmock_parse_path = parsing.parse_path
 _kmock_guess_k8s = parsing.guess_k8s
+
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
 def _parse_path(path: str) -> parsing.ParsedPath:
@@ -197,12 +203,21 @@ class KubernetesEmulator(kmock.KubernetesEmulator):
     _expired_below: int = attrs.field(default=0, init=False)  # a watch from an older RV gets 410 [G4]
     _watchers: set[asyncio.Queue[WatchEvent | None]] = attrs.field(factory=set, init=False)
     _results: dict[int, tuple[int, JSON]] = attrs.field(factory=dict, init=False)  # id(request) -> write result
+    service_account_key: ECKey = attrs.field(
+        factory=lambda: ECKey.generate_key("P-256", parameters={"kid": "emulator"}), init=False
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         # [G2] the built-ins: v1 (namespaces, secrets, services, events...), apps/v1, events.k8s.io, leases, CRDs
         self.resources.load_data(_bundled_resources())
         self.fallback[enums.method.PUT] << self._serve_written  # [G7] kmock has no PUT at all
+        # [G10] what workloads check their callers' tokens with
+        self["get /.well-known/openid-configuration"] << {
+            "issuer": SERVICE_ACCOUNT_ISSUER,
+            "jwks_uri": "/openid/v1/jwks",
+        }
+        self["get /openid/v1/jwks"] << KeySet([self.service_account_key]).as_dict(private=False)
 
     @property
     def resource_version(self) -> int:

@@ -471,3 +471,22 @@ def test_a_pip_workload_serves_only_its_own_packages(settings: OperatorSettings)
     deployment = deployment_of({"source": {"pip": {"requirements": ["c"]}}}, settings)
     main = deployment["spec"]["template"]["spec"]["containers"][0]
     assert env_of(main)["CONNECTOR_PROXY_CONNECTOR_PATHS_ONLY"]["value"] == "true"
+
+
+@pytest.mark.parametrize("raw", [PIP_SPEC, IMAGE_SPEC], ids=["pip", "image"])
+def test_with_caller_auth_the_workload_mounts_the_caller_policy(raw: dict[str, Any]) -> None:
+    guarded = OperatorSettings(runtime_image=RUNTIME, caller_subjects="system:serviceaccount:spiff:proxy")
+    deployment = deployment_of(raw, guarded)
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "callers", "configMap": {"name": "spiff-connector-callers"}} in pod["volumes"]
+    main = main_container(deployment)
+    env = {item["name"]: item.get("value") for item in main["env"]}
+    assert env["CONNECTOR_PROXY_CALLERS_FILE"] == "/etc/spiff-connector-callers/callers.json"
+    assert {"name": "callers", "mountPath": "/etc/spiff-connector-callers", "readOnly": True} in main["volumeMounts"]
+    assert pod["automountServiceAccountToken"] is False  # checking a caller needs no API access
+
+
+def test_without_caller_auth_nothing_is_mounted(settings: OperatorSettings) -> None:
+    deployment = deployment_of(PIP_SPEC, settings)
+    assert "callers" not in {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert "CONNECTOR_PROXY_CALLERS_FILE" not in {item["name"] for item in main_container(deployment)["env"]}

@@ -176,3 +176,22 @@ seccompProfile:
 {{- printf "%s://%s" (ternary "https" "http" (not (empty .Values.proxy.ingress.tlsSecretName))) .Values.proxy.ingress.host }}
 {{- end }}
 {{- end }}
+
+{{/*
+The projected ServiceAccount token the proxy and the operator present to connector workloads
+(workloadAuth): bound to workloadAuth.audience, renewed by the kubelet.
+*/}}
+{{- define "connector-proxy.workloadTokenVolume" -}}
+- name: workload-token
+  projected:
+    defaultMode: 0440
+    sources:
+      - serviceAccountToken:
+          audience: {{ .Values.workloadAuth.audience | quote }}
+          expirationSeconds: {{ .Values.workloadAuth.expirationSeconds }}
+          path: token
+{{- end }}
+
+{{- define "connector-proxy.workloadTokenDir" -}}
+/var/run/secrets/spiff-connector-proxy/workload-token
+{{- end }}

@@ -143,6 +143,13 @@ def test_a_pip_connector_from_a_plain_http_index(release: Release, kubectl: Kube
     pods = _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter")
     assert body["message"] == "Hello, Ada!" and body["host"] in {p["metadata"]["name"] for p in pods}
 
+    # The workload takes calls only with the proxy's (or operator's) ServiceAccount token: called by
+    # the proxy pod's HTTP connector, which sends none, it answers 401.
+    direct = _do(release, "http/GetRequestV2", {"url": f"{status['endpoint']}/v1/commands"})
+    assert direct.status_code == 200, direct.text
+    assert direct.json()["command_response"]["http_status"] == 401
+    assert "caller token" in json.dumps(direct.json()["command_response"]["body"])
+
 
 def test_secret_rotation_rolls_the_workload_pod(release: Release, kubectl: Kubectl) -> None:
     before = {p["metadata"]["name"] for p in _pods(kubectl, release.namespace, "app.kubernetes.io/instance=greeter")}
