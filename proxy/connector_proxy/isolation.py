@@ -16,11 +16,13 @@ unpicklable result never reaches the pipe.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import logging
 import signal
 import threading
 import traceback
+import weakref
 from collections.abc import Mapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -197,6 +199,7 @@ class IsolatedPool:
         self._initargs = (log_level, log_format, preload)
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
+        _POOLS.add(self)
 
     def _current(self) -> ProcessPool:
         with self._lock:
@@ -256,3 +259,14 @@ class IsolatedPool:
 
 def _stop(pool: ProcessPool) -> None:
     pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
+
+
+_POOLS: weakref.WeakSet[IsolatedPool] = weakref.WeakSet()
+
+
+@atexit.register  # after multiprocessing's own exit handler (imported above), so it runs before it
+def _close_all() -> None:
+    """At interpreter exit, stop the workers of every pool nobody closed (an app whose lifespan never
+    ended): multiprocessing would otherwise wait for them forever, as they wait for work."""
+    for pool in list(_POOLS):
+        pool.close()
