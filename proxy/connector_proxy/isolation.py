@@ -199,7 +199,6 @@ class IsolatedPool:
         self._initargs = (log_level, log_format, preload)
         self._pool: ProcessPool | None = None
         self._lock = threading.Lock()
-        _POOLS.add(self)
 
     def _current(self) -> ProcessPool:
         with self._lock:
@@ -211,6 +210,9 @@ class IsolatedPool:
                     initargs=self._initargs,
                     context=_WorkerContext(),
                 )
+                _OPEN.add(self._pool)
+                # An app dropped without its lifespan ending takes its workers with it.
+                weakref.finalize(self, _stop_in_background, self._pool).atexit = False
             return self._pool
 
     def start(self) -> None:
@@ -240,7 +242,7 @@ class IsolatedPool:
         with self._lock:
             if self._pool is pool:
                 self._pool = None
-        _stop(pool)
+        _stop_in_background(pool)
 
     def describe(self) -> Mapping[str, Any]:
         return {"mode": "process", "workers": self.workers, "started": self._pool is not None}
@@ -250,23 +252,32 @@ class IsolatedPool:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            _stop(pool)
-            try:
-                pool.join(STOP_SECONDS)
-            except TimeoutError:
-                logger.warning("command workers did not stop", extra={"seconds": STOP_SECONDS})
+            _stop_and_join(pool)
 
 
-def _stop(pool: ProcessPool) -> None:
+_OPEN: set[ProcessPool] = set()  # every pool started and not stopped yet, whoever holds it
+
+
+def _stop_and_join(pool: ProcessPool) -> None:
+    """Stop a pool and end its workers: pebble ends them in ``join``, ``stop`` only marks the pool."""
     pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
+    try:
+        pool.join(STOP_SECONDS)
+    except TimeoutError:
+        logger.warning("command workers did not stop", extra={"seconds": STOP_SECONDS})
+    finally:
+        _OPEN.discard(pool)
 
 
-_POOLS: weakref.WeakSet[IsolatedPool] = weakref.WeakSet()
+def _stop_in_background(pool: ProcessPool) -> None:
+    """The same off the calling thread (a garbage collection, the event loop)."""
+    threading.Thread(target=_stop_and_join, args=(pool,), name="command-workers-stop", daemon=True).start()
 
 
 @atexit.register  # after multiprocessing's own exit handler (imported above), so it runs before it
 def _close_all() -> None:
-    """At interpreter exit, stop the workers of every pool nobody closed (an app whose lifespan never
-    ended): multiprocessing would otherwise wait for them forever, as they wait for work."""
-    for pool in list(_POOLS):
-        pool.close()
+    """At interpreter exit, stop the workers of every pool still open (an app whose lifespan never
+    ended, dropped or not): multiprocessing would otherwise wait for them forever, as they wait for
+    work."""
+    for pool in list(_OPEN):
+        _stop_and_join(pool)

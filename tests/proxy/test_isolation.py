@@ -311,28 +311,34 @@ def test_a_crash_says_how_the_worker_ended(exitcode: int | None, said: str) -> N
 
 NEVER_CLOSED = """\
     # An app used without its lifespan (no shutdown, so nobody closes the workers), then the end.
-    import asyncio, sys
+    import asyncio, gc, sys
     import httpx
     from connector_proxy.app import create_app
     from connector_proxy.settings import Settings
+
+    kept = []
 
     async def main() -> int:
         app = create_app(Settings(connector_paths=[sys.argv[1]]))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
             answer = await http.post("/v1/do/failing/Pid", json={})
+        if sys.argv[2] == "kept":
+            kept.append(app)
         return answer.status_code
 
     print(asyncio.run(main()))
+    gc.collect()  # a dropped app: its pool object goes, its worker processes must too
 """
 
 
-def test_a_program_that_never_closes_the_workers_still_exits(tmp_path: Path, community_site: Path) -> None:
+@pytest.mark.parametrize("app", ["kept", "dropped"])
+def test_a_program_that_never_closes_the_workers_still_exits(tmp_path: Path, community_site: Path, app: str) -> None:
     """multiprocessing joins live worker processes at exit, and idle workers wait for work forever:
-    the proxy stops them first."""
+    the proxy stops them first, whether the app is still referenced or was dropped."""
     script = tmp_path / "never_closed.py"
     script.write_text(textwrap.dedent(NEVER_CLOSED))
     done = subprocess.run(
-        [sys.executable, str(script), str(community_site)], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(script), str(community_site), app], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout.strip()) == (0, "200"), done.stderr[-2000:]
