@@ -41,15 +41,15 @@ class ApiKeyMiddleware:
         if hmac.compare_digest(presented, self.expected):
             await self.app(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(_UNAUTHORIZED_BODY)).encode()),
-                    (b"www-authenticate", b'ApiKey header="Spiff-Connector-Proxy-Api-Key"'),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": _UNAUTHORIZED_BODY})
+        await send_unauthorized(send, _UNAUTHORIZED_BODY, b'ApiKey header="Spiff-Connector-Proxy-Api-Key"')
+
+
+async def send_unauthorized(send: Send, body: bytes, challenge: bytes) -> None:
+    """A ``401`` with a JSON ``body`` and the ``WWW-Authenticate`` ``challenge``."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", challenge),
+    ]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

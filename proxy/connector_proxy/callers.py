@@ -30,6 +30,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connector_proxy.api_key import send_unauthorized
+
 logger = logging.getLogger(__name__)
 
 ALGORITHMS = ("RS256", "ES256")  # what Kubernetes signs ServiceAccount tokens with
@@ -153,15 +155,4 @@ class CallerMiddleware:
         if self.check.caller(presented.decode("latin-1") if presented is not None else None) is not None:
             await self.app(scope, receive, send)
             return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(_REFUSED_BODY)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": _REFUSED_BODY})
+        await send_unauthorized(send, _REFUSED_BODY, b"Bearer")

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -83,26 +81,6 @@ def status_workload(status: int) -> Starlette:
         return JSONResponse({"error": "refused"}, status_code=status)
 
     return Starlette(routes=[Route("/v1/do/{connector}/{command}", do, methods=["POST"])])
-
-
-@pytest.fixture
-def servers() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
-
-
-@pytest.fixture
-def runtime() -> Iterator[Runtime]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield Runtime(config=MappingProxyType({}), pool=pool, timeout=5)
-    pool.shutdown()
-
-
-@pytest.fixture
-async def forwarder() -> AsyncIterator[Forwarder]:
-    forwarder = Forwarder()
-    yield forwarder
-    await forwarder.aclose()
 
 
 def mounted_key(tmp_path: Path) -> Path:

@@ -5,11 +5,8 @@ Real fake-workload servers on 127.0.0.1 that echo the headers they got."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -37,26 +34,6 @@ def connector(name: str, endpoint: str, source: str) -> dict[str, Any]:
     }
     metadata = {"namespace": NS, "name": name, "creationTimestamp": "2025-01-01T00:00:00Z"}
     return {"metadata": metadata, "spec": {"source": sources[source]}, "status": status}
-
-
-@pytest.fixture
-def servers() -> Iterator[ExitStack]:
-    with ExitStack() as stack:
-        yield stack
-
-
-@pytest.fixture
-def runtime() -> Iterator[Runtime]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield Runtime(config=MappingProxyType({}), pool=pool, timeout=5)
-    pool.shutdown()
-
-
-@pytest.fixture
-async def forwarder() -> AsyncIterator[Forwarder]:
-    forwarder = Forwarder()
-    yield forwarder
-    await forwarder.aclose()
 
 
 async def headers_seen(command: RemoteCommand, runtime: Runtime) -> dict[str, str]:
