@@ -14,7 +14,7 @@ from connector_proxy.docstrings import class_docstring
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime, command_raised, in_thread, run_guarded
 from connector_proxy.invocation import parse_invocation
-from connector_proxy.isolation import ClassCall, IsolatedPool, Raised, Refused
+from connector_proxy.isolation import ClassCall, Raised, Refused, run_class_call
 from connector_proxy.outcome import Outcome, dump_json, outcome_from_result, v2_envelope
 from connector_proxy.parameters import SignatureInfo, describe_class_parameters, describe_function_parameters
 from spiff_connector_sdk import CommandError, CommandSpec, Context, Result
@@ -103,42 +103,37 @@ class ClassCommand:
                 500, ErrorCode.INVALID_COMMAND_RESULT, f"Command {self.id} has no {method_name} method."
             )
 
-        def call(instance: Any) -> Any:
-            bound = getattr(instance, method_name)
-            if accepted:
-                return bound(runtime.config, invocation.task_data, callback_url=invocation.callback_url)
-            return bound(runtime.config, invocation.task_data)
+        call = ClassCall(
+            command_id=self.id,
+            module=self.cls.__module__,
+            qualname=self.cls.__qualname__,
+            method=method_name,
+            kwargs=kwargs,
+            config=runtime.config,
+            task_data=invocation.task_data,
+            callback_url=invocation.callback_url if accepted else None,
+        )
+        sensitive = (invocation.params,)
+        if inspect.iscoroutinefunction(method):  # on the event loop
 
-        if runtime.isolation is not None and not inspect.iscoroutinefunction(method):  # execute or execute_async
-            isolated = ClassCall(
-                command_id=self.id,
-                module=self.cls.__module__,
-                qualname=self.cls.__qualname__,
-                method=method_name,
-                kwargs=kwargs,
-                config=dict(runtime.config),
-                task_data=invocation.task_data,
-                callback_url=invocation.callback_url if accepted else None,
-            )
-            return await self._run_isolated(runtime.isolation, isolated, runtime, invocation.params)
+            async def awaited() -> Any:
+                return await call.invoke(self.cls(**kwargs))
 
-        async def work() -> Any:
-            if inspect.iscoroutinefunction(method):
-                instance = self.cls(**kwargs)
-                return await call(instance)
-            return await in_thread(runtime, lambda: call(self.cls(**kwargs)))
+            result = await run_guarded(self.id, runtime, awaited, sensitive)
+            return outcome_from_result(result, self.id, accepted=accepted)
 
-        result = await run_guarded(self.id, runtime, work, (invocation.params,))
-        return outcome_from_result(result, self.id, accepted=accepted)
+        async def blocking() -> Outcome | Refused | Raised:
+            if runtime.isolation is not None:
+                return await runtime.isolation.run(call)
+            return await in_thread(runtime, lambda: run_class_call(call))
 
-    async def _run_isolated(self, pool: IsolatedPool, call: ClassCall, runtime: Runtime, params: Any) -> Outcome:
-        """In a worker process: what it sends back is an answer, a dispatch error or what the
-        command raised (scrubbed here, as for a command run in a thread)."""
-        done = await run_guarded(self.id, runtime, lambda: pool.run(call), (params,))
+        # What the worker (process or thread) sends back is an answer, a dispatch error or what
+        # the command raised, scrubbed here.
+        done = await run_guarded(self.id, runtime, blocking, sensitive)
         if isinstance(done, Refused):
             raise DispatchError(done.status, done.code, done.message)
         if isinstance(done, Raised):
-            raise command_raised(self.id, done.name, done.text, done.traceback, (params, runtime.config))
+            raise command_raised(self.id, done.name, done.text, done.traceback, (*sensitive, runtime.config))
         return done
 
 

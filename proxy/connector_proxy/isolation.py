@@ -25,7 +25,7 @@ import traceback
 import weakref
 from collections.abc import Mapping
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import spawn
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any
@@ -83,13 +83,20 @@ class ClassCall:
     qualname: str
     method: str  # "execute", or "execute_async" when spiff-arena sent a callback URL
     kwargs: dict[str, Any]
-    config: dict[str, Any]
+    config: Mapping[str, Any]
     task_data: Any
     callback_url: str | None = None
 
     @property
     def accepted(self) -> bool:
         return self.method == "execute_async"
+
+    def invoke(self, instance: Any) -> Any:
+        """Call the method on ``instance`` (a coroutine for an async one)."""
+        bound = getattr(instance, self.method)
+        if self.accepted:
+            return bound(self.config, self.task_data, callback_url=self.callback_url)
+        return bound(self.config, self.task_data)
 
 
 @dataclass(frozen=True)
@@ -121,12 +128,7 @@ def _resolve(module: str, qualname: str) -> Any:
 def run_class_call(call: ClassCall) -> Outcome | Refused | Raised:
     """The worker side: run one call and turn everything it does into plain data."""
     try:
-        instance = _resolve(call.module, call.qualname)(**call.kwargs)
-        bound = getattr(instance, call.method)
-        if call.accepted:
-            result = bound(call.config, call.task_data, callback_url=call.callback_url)
-        else:
-            result = bound(call.config, call.task_data)
+        result = call.invoke(_resolve(call.module, call.qualname)(**call.kwargs))
         return outcome_from_result(result, call.command_id, accepted=call.accepted)
     except DispatchError as error:
         return Refused(error.status, error.code, error.message)
@@ -223,7 +225,8 @@ class IsolatedPool:
         """Run ``call`` in a worker. Cancelling the await (the command timeout) kills a running
         worker; ``backstop`` seconds bound a call's run even if nothing awaits it any more."""
         pool = self._current()
-        future = pool.schedule(run_class_call, args=(call,), timeout=self.backstop)
+        copied = replace(call, config=dict(call.config))  # a mapping proxy cannot be pickled
+        future = pool.schedule(run_class_call, args=(copied,), timeout=self.backstop)
         try:
             result: Outcome | Refused | Raised = await asyncio.wrap_future(future)
         except ProcessExpired as expired:
