@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from joserfc.jwk import KeySet
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector_proxy.api_key import send_unauthorized
+from connector_proxy.secret_files import Stamp, file_stamp
 
 logger = logging.getLogger(__name__)
 
@@ -88,17 +88,15 @@ class CallerCheck:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int, int] | None = None
+        self._stamp: Stamp | None = None
         self._policy: CallerPolicy | None = None
         self._verdicts: dict[bytes, tuple[str, int]] = {}
 
     def _current(self) -> CallerPolicy | None:
         """The policy, re-read when the file changes; the last good one stays if it breaks."""
-        try:
-            status = os.stat(self.path)
-        except OSError:
+        stamp = file_stamp(self.path)
+        if stamp is None:
             return self._policy
-        stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
         with self._lock:
             if stamp != self._stamp:
                 self._stamp = stamp

@@ -13,19 +13,28 @@ from pathlib import Path
 
 from connector_proxy.contract import API_KEY_HEADER
 
+Stamp = tuple[int, int, int]
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    """What changes when the kubelet swaps a mounted file (inode, mtime, size); None if unreadable."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
+
 
 @dataclass(eq=False)
 class MountedKey:
     path: Path
-    _stamp: tuple[int, int, int] | None = field(default=None, init=False, repr=False)
+    _stamp: Stamp | None = field(default=None, init=False, repr=False)
     _value: str | None = field(default=None, init=False, repr=False)
 
     def value(self) -> str | None:
-        try:
-            info = os.stat(self.path)
-        except OSError:
+        stamp = file_stamp(self.path)
+        if stamp is None:
             return self._value
-        stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
         if stamp != self._stamp:
             try:
                 self._value = self.path.read_text().strip() or None
