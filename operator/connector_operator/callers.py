@@ -54,7 +54,9 @@ class CallerKeysUnavailable(Exception):
 
 
 class CallerKeys:
-    """The issuer and keys, fetched from the API server at most every ``REFRESH_SECONDS``."""
+    """The issuer and keys, fetched from the API server at most every ``REFRESH_SECONDS``, and the
+    ConfigMaps written with them: each namespace's is written once per fetch, not on every
+    reconcile of every Connector there (a deleted one is back within ``REFRESH_SECONDS``)."""
 
     def __init__(
         self, fetch: Callable[[], Awaitable[tuple[str, dict[str, Any]]]], *, clock: Callable[[], float] = time.monotonic
@@ -62,10 +64,19 @@ class CallerKeys:
         self._fetch = fetch
         self._clock = clock
         self._cached: tuple[float, str, dict[str, Any]] | None = None
+        self._written: dict[str, str] = {}  # namespace -> the policy its ConfigMap got, since the fetch
 
     async def policy(self, settings: OperatorSettings) -> dict[str, Any]:
         now = self._clock()
         if self._cached is None or now - self._cached[0] >= REFRESH_SECONDS:
             issuer, keys = await self._fetch()
             self._cached = (now, issuer, keys)
+            self._written.clear()
         return caller_policy(self._cached[1], self._cached[2], settings)
+
+    def needs_writing(self, config_map: dict[str, Any]) -> bool:
+        data: str = config_map["data"][POLICY_KEY]
+        return self._written.get(config_map["metadata"]["namespace"]) != data
+
+    def written(self, config_map: dict[str, Any]) -> None:
+        self._written[config_map["metadata"]["namespace"]] = config_map["data"][POLICY_KEY]

@@ -107,10 +107,13 @@ async def _api_key(services: Services, ref: ConnectorRef, spec: ConnectorSpec) -
 
 async def _apply_caller_policy(services: Services, namespace: str) -> None:
     """The workloads' caller policy ConfigMap in ``namespace`` (the keys are read at most every
-    few minutes, the ConfigMap is merged on every reconcile: a rotated key reaches every namespace)."""
+    few minutes, the ConfigMap merged once after each read: a rotated key reaches every namespace)."""
     keys = services.callers or CallerKeys(services.kube.service_account_issuer)  # the operator passes one
     policy = await keys.policy(services.settings)  # raises CallerKeysUnavailable
-    await services.kube.apply_config_map(build_callers_config_map(namespace, policy, services.settings))
+    config_map = build_callers_config_map(namespace, policy, services.settings)
+    if keys.needs_writing(config_map):
+        await services.kube.apply_config_map(config_map)
+        keys.written(config_map)
 
 
 def workload_token(settings: OperatorSettings) -> str | None:

@@ -77,3 +77,19 @@ async def test_a_failed_read_is_reported_and_tried_again() -> None:
 def test_caller_subjects_are_read_as_a_list() -> None:
     assert SETTINGS.caller_auth and len(SETTINGS.caller_subjects) == 2
     assert not OperatorSettings().caller_auth
+
+
+async def test_a_namespace_s_config_map_is_written_once_per_read_of_the_keys() -> None:
+    clock = [1000.0]
+
+    async def fetch() -> tuple[str, dict[str, Any]]:
+        return "https://issuer.example", KEYS
+
+    keys = CallerKeys(fetch, clock=lambda: clock[0])
+    config_map = build_callers_config_map("team-a", await keys.policy(SETTINGS), SETTINGS)
+    assert keys.needs_writing(config_map)
+    keys.written(config_map)
+    assert not keys.needs_writing(build_callers_config_map("team-a", await keys.policy(SETTINGS), SETTINGS))
+    assert keys.needs_writing(build_callers_config_map("team-b", await keys.policy(SETTINGS), SETTINGS))
+    clock[0] += REFRESH_SECONDS  # the next read writes every namespace again (one deleted meanwhile comes back)
+    assert keys.needs_writing(build_callers_config_map("team-a", await keys.policy(SETTINGS), SETTINGS))
