@@ -6,14 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: serve test lint typecheck pytest bench clean k8s image e2e cluster-up cluster-down lock
+.PHONY: serve test lint typecheck pytest bench clean k8s image postgres e2e cluster-up cluster-down lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml sdk/pyproject.toml connectors/http/pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml sdk/pyproject.toml connectors/http/pyproject.toml connectors/postgres/pyproject.toml
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e sdk -e connectors/http -e '.[test]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e sdk -e connectors/http -e connectors/postgres -e '.[test]'
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -34,12 +34,16 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest $(COV_ARGS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-test: lint typecheck k8s image pytest
+test: lint typecheck k8s image postgres pytest
 
 # The real Kubernetes binaries the e2e tests run (built once from the Go module proxy into the user
 # cache; tools/k8s/README.md). A missing Go toolchain fails here with what to install.
 k8s:
 	tools/k8s/build.sh --with kubectl,kubelet,kube-scheduler,kube-proxy
+
+# The PostgreSQL server binaries the PostgreSQL connector's tests start (Debian's package; root installs it).
+postgres:
+	tools/postgres/install.sh
 
 # The project image from the Dockerfile (podman/buildah from Debian; a stand-in base image where no
 # registry is reachable; tools/node/README.md). Needs root.
@@ -50,9 +54,9 @@ image:
 # The image's pinned dependency versions (constraints.txt), resolved afresh in a clean virtualenv.
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/pip install --quiet --disable-pip-version-check ./sdk ./connectors/http .
+	build/lock-venv/bin/pip install --quiet --disable-pip-version-check ./sdk ./connectors/http ./connectors/postgres .
 	{ sed -n '1,2p' constraints.txt; build/lock-venv/bin/pip freeze --exclude spiff-connector-proxy \
-	  --exclude spiff-connector-http --exclude spiff-connector-sdk; } > constraints.txt.new
+	  --exclude spiff-connector-http --exclude spiff-connector-postgres --exclude spiff-connector-sdk; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf build/lock-venv
 
 # Only the end-to-end install path: the image on a real node, helm install, Connectors in pods.

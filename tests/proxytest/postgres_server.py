@@ -1,0 +1,140 @@
+"""A real PostgreSQL server for tests: Debian's binaries on a temporary data directory.
+
+``make test`` installs Debian's ``postgresql`` package (``tools/postgres/install.sh``); this module
+finds its ``initdb`` and ``postgres`` (on ``PATH`` or under ``/usr/lib/postgresql/<version>/bin``),
+creates a cluster with password authentication (SCRAM) in a fresh directory, and runs it on a free
+port of 127.0.0.1 with no Unix socket. PostgreSQL refuses to run as root, so as root the cluster
+belongs to the ``postgres`` system user the package creates.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from proxytest.servers import free_port
+
+SUPERUSER = "postgres"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL binaries on this machine."""
+
+
+def binary(name: str) -> Path:
+    """``initdb``/``postgres`` from ``PATH`` or the newest ``/usr/lib/postgresql/<version>/bin``."""
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
+    for directory in versions:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    raise PostgresUnavailable(f"{name} not found: install Debian's postgresql package (tools/postgres/install.sh)")
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running server: connect to ``127.0.0.1:port`` as ``postgres`` with ``password``."""
+
+    port: int
+    password: str
+    data_dir: Path
+
+    def dsn(self, *, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
+        secret = self.password if password is None else password
+        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} password={secret} connect_timeout=5"
+
+    def url(self, *, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
+        secret = self.password if password is None else password
+        return f"postgresql://{user}:{secret}@127.0.0.1:{self.port}/{dbname}"
+
+    def execute(
+        self, sql: str, params: Sequence[Any] | None = None, *, dbname: str = "postgres"
+    ) -> list[tuple[Any, ...]]:
+        """Run ``sql`` as the superuser, in autocommit; the rows it returned, if any."""
+        with psycopg.connect(self.dsn(dbname=dbname), autocommit=True) as connection:
+            cursor = connection.execute(sql.encode(), params)
+            return cursor.fetchall() if cursor.description else []
+
+
+def _owner() -> tuple[int, int] | None:
+    """The uid/gid the server runs as: ``postgres`` when this process is root, else none (ourselves)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam("postgres")
+    except KeyError:
+        raise PostgresUnavailable(
+            "running as root needs the postgres system user (Debian's package makes it)"
+        ) from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"postgres exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"postgres did not listen on 127.0.0.1:{port} within {START_TIMEOUT} s")
+
+
+@contextmanager
+def postgres_server(password: str = "pg-test-Secr3t-pw") -> Iterator[PostgresServer]:
+    """Start a throw-away cluster; stop it and delete its files on exit."""
+    initdb, postgres = binary("initdb"), binary("postgres")
+    owner = _owner()
+    # Not under pytest's tmp_path: that is private to root, and the server may run as postgres.
+    root = Path(tempfile.mkdtemp(prefix="connector-pg-"))
+    data_dir, password_file, log = root / "data", root / "pwfile", root / "server.log"
+    password_file.write_text(password + "\n", encoding="utf-8")
+    if owner is not None:
+        for path in (root, password_file):
+            os.chown(path, *owner)
+    user = {"user": owner[0], "group": owner[1]} if owner else {}
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(
+            [str(initdb), "-D", str(data_dir), "-U", SUPERUSER, "--auth=scram-sha-256", f"--pwfile={password_file}",
+             "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
+            check=True, capture_output=True, timeout=120, **user,
+        )  # fmt: skip
+        port = free_port()
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [str(postgres), "-D", str(data_dir), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+                 "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                stdout=out, stderr=subprocess.STDOUT, **user,
+            )  # fmt: skip
+        _wait_for_port(port, process, log)
+        yield PostgresServer(port=port, password=password, data_dir=data_dir)
+    finally:
+        if process is not None:
+            process.terminate()  # SIGTERM: smart shutdown; clients are gone by now
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT)
+        shutil.rmtree(root, ignore_errors=True)
