@@ -299,6 +299,8 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
         mounts.append({"name": "connectors", "mountPath": "/connectors", "readOnly": True})
     elif spec.source.image is not None:
         container["image"] = spec.source.image.ref  # its own entrypoint and command
+        if spec.source.image.connectors:  # one image holding several connectors serves these
+            env.append({"name": "CONNECTOR_PROXY_ONLY_CONNECTORS", "value": json.dumps(spec.source.image.connectors)})
     else:
         raise ValueError("a url source has no workload")
     env += _config_env(spec) + _oauth_env(spec)

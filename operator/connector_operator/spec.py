@@ -34,6 +34,7 @@ SourceKind = Literal["pip", "image", "url"]
 
 # Shared with the CRD schema (keep both in step).
 CONFIG_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+CONNECTOR_NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"  # noqa: S105 - a regex
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a regex
 HTTP_URL_PATTERN = r"^https?://"
@@ -203,9 +204,21 @@ def _requirement_problem(text: str) -> str | None:
     return None
 
 
+ConnectorName = Annotated[str, Field(min_length=1, max_length=64, pattern=CONNECTOR_NAME_PATTERN)]
+
+
 class ImageSource(_Model):
     ref: str = Field(min_length=1, max_length=1024, pattern=r"^[^\s]+$")
     port: int = Field(7004, ge=1, le=65535)
+    # The connector names it serves (CONNECTOR_PROXY_ONLY_CONNECTORS of the project's runtime); empty: all.
+    connectors: list[ConnectorName] = Field(default_factory=list, max_length=64)
+
+    @field_validator("connectors")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("names a connector twice")
+        return names
 
     @field_validator("ref")
     @classmethod

@@ -172,6 +172,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
             load_embedded(
                 connector_paths=settings.connector_paths,
                 disabled=settings.disabled_connectors,
+                only=settings.only_connectors,
                 prefer_community=settings.prefer_community,
                 paths_only=settings.connector_paths_only,
             )

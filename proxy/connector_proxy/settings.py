@@ -215,6 +215,11 @@ class Settings(BaseSettings):
     disabled_connectors: list[str] = Field(
         default_factory=list, description="Connector names to leave out of the registry (JSON list)."
     )
+    only_connectors: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Connector names (comma-separated or JSON list) to load, every other one left out: what one "
+        "image-sourced Connector of an image holding several connectors serves. Empty: all.",
+    )
     prefer_community: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Connector names (comma-separated or JSON list) whose community connector_<name> package, when "
@@ -232,7 +237,9 @@ class Settings(BaseSettings):
         1.0, ge=0.1, le=300, description="Seconds between two scans of the installed packages (reload_packages)."
     )
 
-    @field_validator("namespaces", "oauth_redirect_allowlist", "prefer_community", "trusted_proxies", mode="before")
+    @field_validator(
+        "namespaces", "oauth_redirect_allowlist", "only_connectors", "prefer_community", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _split_list(cls, value: object) -> object:
         return split_list(value)

@@ -250,6 +250,19 @@ def test_image_workload(settings: OperatorSettings) -> None:
         assert main[probe]["httpGet"] == {"path": "/v1/liveness", "port": 8080, "scheme": "HTTP"}
 
 
+def test_an_image_source_naming_connectors_serves_only_those(settings: OperatorSettings) -> None:
+    assert "CONNECTOR_PROXY_ONLY_CONNECTORS" not in env_of(main_container(deployment_of(IMAGE_SPEC, settings)))
+    spec = {"source": {"image": {"ref": "c:1", "connectors": ["pg", "email"]}}}
+    env = env_of(main_container(deployment_of(spec, settings)))
+    assert json.loads(env["CONNECTOR_PROXY_ONLY_CONNECTORS"]["value"]) == ["pg", "email"]
+
+
+@pytest.mark.parametrize("names", [["pg", "pg"], ["a b"], [""]])
+def test_connector_names_of_an_image_source_are_checked(names: list[str]) -> None:
+    with pytest.raises(ValueError, match="connectors"):
+        ConnectorSpec.model_validate({"source": {"image": {"ref": "c:1", "connectors": names}}})
+
+
 def test_probes_and_resources(settings: OperatorSettings) -> None:
     deployment = deployment_of(PIP_SPEC, settings)
     main = main_container(deployment)

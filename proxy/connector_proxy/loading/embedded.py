@@ -65,6 +65,7 @@ def load_embedded(
     *,
     connector_paths: Sequence[Path] = (),
     disabled: Sequence[str] = (),
+    only: Sequence[str] = (),
     prefer_community: Sequence[str] = (),
     paths_only: bool = False,
     revision: int = 1,
@@ -74,12 +75,16 @@ def load_embedded(
     A connector name both provide is served by one of them entirely: the first-party one, unless
     ``prefer_community`` names it (:class:`SourceChoice`, reported in ``/v1/status``). Otherwise
     first-party commands take precedence over community ones with the same id. ``disabled``
-    connector names are left out entirely. ``paths_only``: only the packages installed in
+    connector names are left out entirely, and so is every name not in ``only`` when it is not empty. ``paths_only``: only the packages installed in
     ``connector_paths`` (a workload's own), none of this environment's.
     """
     add_connector_paths(connector_paths)
     skip = set(disabled)
     where = list(connector_paths) if paths_only else None
+    if only:
+        kept_names = set(only) - skip
+        skip |= {ep.name for ep in sdk_entry_points(where)} - kept_names
+        skip |= {name.removeprefix(PLUGIN_PREFIX) for name in community_package_names(where)} - kept_names
     result = LoadResult()
     points = [ep for ep in sdk_entry_points(where) if ep.name not in skip]
     sdk_result, connectors = load_sdk_connectors(points, describe=False)

@@ -43,6 +43,24 @@ def test_by_default_the_installed_connectors_come_too(tmp_path: Path) -> None:
     assert {"greeter", "example", "http"} <= connectors
 
 
+def test_only_loads_the_named_connectors_sdk_and_community_alike(tmp_path: Path) -> None:
+    """One image, several connectors: each image-sourced Connector serves the one it names."""
+    site = _site(tmp_path)
+    loaded = load_embedded(connector_paths=[site], only=["pg", "example"])
+    connectors = {command.connector for command in loaded.registry.commands.values()}
+    assert connectors == {"pg", "example"}
+    assert [c.name for c in loaded.connectors] == ["pg"]  # only its lifespan is entered
+    both = load_embedded(connector_paths=[site], only=["pg", "http"], disabled=["http"])
+    assert {command.connector for command in both.registry.commands.values()} == {"pg"}
+
+
+def test_only_connectors_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTOR_PROXY_ONLY_CONNECTORS", "pg, http")
+    assert Settings().only_connectors == ["pg", "http"]
+    monkeypatch.setenv("CONNECTOR_PROXY_ONLY_CONNECTORS", '["pg"]')
+    assert Settings().only_connectors == ["pg"]
+
+
 SHADOWING = FIXTURES.parent / "community-shadowing"  # a community connector_http package
 
 
