@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -490,10 +491,17 @@ def test_optional_service_monitor() -> None:
 def test_bundled_connectors_are_valid_connectors() -> None:
     http = one(rendered("defaults"), "Connector", "http", NS)
     assert http["apiVersion"] == "connectors.spiffworkflow.org/v1alpha1"
-    assert http["spec"]["source"] == {"image": {"ref": CHART_IMAGE, "port": 7004}}
+    assert http["spec"]["source"] == {"image": {"ref": CHART_IMAGE, "port": 7004, "connectors": ["http"]}}
+    assert "configFrom" not in http["spec"]
+    assert {c["metadata"]["name"] for c in find(rendered("defaults"), "Connector")} == {"http"}
     objects = rendered("bundled-connectors")
     connectors = {c["metadata"]["name"]: c for c in find(objects, "Connector")}
-    assert set(connectors) == {"http-v2", "xero", "legacy-proxy"}
+    assert set(connectors) == {"http-v2", "pg", "mail", "xero", "legacy-proxy"}
+    assert connectors["pg"]["spec"]["source"]["image"]["connectors"] == ["pg"]
+    assert connectors["pg"]["spec"]["configFrom"] == [{"secretRef": {"name": "orders-db"}}]
+    assert connectors["mail"]["spec"]["source"]["image"]["connectors"] == ["email"]
+    assert connectors["mail"]["spec"]["configFrom"] == [{"secretRef": {"name": "smtp-relay"}}]
+    assert connectors["mail"]["metadata"]["labels"]["app.kubernetes.io/component"] == "email-connector"
     assert connectors["xero"]["metadata"]["labels"]["team"] == "finance"
     assert connectors["legacy-proxy"]["metadata"]["annotations"] == {"example.com/owner": "platform"}
     assert connectors["http-v2"]["spec"]["concurrency"] == 64
@@ -543,6 +551,7 @@ BAD_VALUES = [
     ({"proxy.oauth.redirectAllowlist": "{ftp://x}"}, "redirectAllowlist"),
     ({"operator.discoveryInterval": "0"}, "discoveryInterval"),
     ({"httpConnector.timeoutSeconds": "0"}, "timeoutSeconds"),
+    ({"postgresConnector.configSecret": "Orders_DB"}, "configSecret"),
     ({"metrics.serviceMonitor.interval": "often"}, "interval"),
     (
         {
@@ -580,6 +589,10 @@ TEMPLATE_FAILURES = [
         "proxy.apiKey: set existingSecret or value, not both",
     ),
     ({"watch.namespaces": "{team-a}"}, 'Connector http is in namespace "spiff", which is not watched'),
+    (
+        {"emailConnector.enabled": "true"},
+        "emailConnector.configSecret is required when emailConnector.enabled",
+    ),
     (
         {"connectors[0].name": "http", "connectors[0].spec.source.url.endpoint": "http://h:1"},
         "Connector spiff/http is defined twice",
@@ -720,3 +733,19 @@ def test_the_proxy_and_the_operator_present_an_audience_bound_token_to_workloads
     for name in (PROXY, OPERATOR):
         assert "workload-token" not in json.dumps(workload_of(off, name))
     assert "CONNECTOR_OPERATOR_CALLER_SUBJECTS" not in env_values(container_of(off, OPERATOR))
+
+
+def _readme_value_examples() -> list[str]:
+    readme = docs.README.read_text()
+    section = readme[readme.index("\n### Examples\n") : readme.index("\n## Tests of the chart\n")]
+    return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+
+
+@pytest.mark.parametrize("example", range(len(_readme_value_examples())))
+def test_every_values_example_of_the_readme_renders(helm: Helm, tmp_path: Path, example: int) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(_readme_value_examples()[example].replace("<64 hex digits>", "0" * 64))
+    objects = helm.template(values=[values])
+    assert find(objects, "Deployment"), "the proxy and the operator"
+    for connector in find(objects, "Connector"):
+        parse_spec(connector["spec"])
