@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The PostgreSQL server the PostgreSQL connector's tests run (tests/proxytest/postgres_server.py
+# The PostgreSQL server the PostgreSQL connector's tests run (tools/postgres/postgres_server.py
 # starts it on a temporary data directory and a free port of 127.0.0.1; nothing here starts it).
 # Installs Debian's postgresql package when initdb is not found; needs root for that.
 set -euo pipefail

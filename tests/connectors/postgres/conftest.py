@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from proxytest.postgres_server import PostgresServer, postgres_server
+from postgres_server import PostgresServer, postgres_server
 from spiff_connector_postgres.pools import close_loop_pools
 from spiff_connector_sdk import Context
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from proxytest.postgres_server import PostgresServer
+from postgres_server import PostgresServer
 from spiff_connector_postgres.commands import execute, query, transaction
 from spiff_connector_sdk import CommandError, Context
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conftest import ProxyFactory
-from proxytest.postgres_server import PostgresServer
+from postgres_server import PostgresServer
 from proxytest.protocol import validate_do_response
 
 SPIFF_KEYS = {"spiff__process_instance_id": 7, "spiff__task_id": "t1", "spiff__task_data": {}}

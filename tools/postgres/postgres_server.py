@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for tests: Debian's binaries on a temporary data directory.
+"""A real PostgreSQL server for the tests and the benchmarks: Debian's binaries on a temporary data directory.
 
 ``make test`` installs Debian's ``postgresql`` package (``tools/postgres/install.sh``); this module
 finds its ``initdb`` and ``postgres`` (on ``PATH`` or under ``/usr/lib/postgresql/<version>/bin``),
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -24,8 +25,6 @@ from typing import Any
 
 import psycopg
 
-from proxytest.servers import free_port
-
 SUPERUSER = "postgres"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
@@ -33,6 +32,13 @@ STOP_TIMEOUT = 20.0
 
 class PostgresUnavailable(RuntimeError):
     """No PostgreSQL binaries on this machine."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def binary(name: str) -> Path:
@@ -100,8 +106,10 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 
 
 @contextmanager
-def postgres_server(password: str = "pg-test-Secr3t-pw") -> Iterator[PostgresServer]:
-    """Start a throw-away cluster; stop it and delete its files on exit."""
+def postgres_server(password: str | None = None) -> Iterator[PostgresServer]:
+    """Start a throw-away cluster (the superuser's password random unless given); stop it and delete its files
+    on exit."""
+    password = password or "pg-" + secrets.token_urlsafe(12)
     initdb, postgres = binary("initdb"), binary("postgres")
     owner = _owner()
     # Not under pytest's tmp_path: that is private to root, and the server may run as postgres.
@@ -111,21 +119,21 @@ def postgres_server(password: str = "pg-test-Secr3t-pw") -> Iterator[PostgresSer
     if owner is not None:
         for path in (root, password_file):
             os.chown(path, *owner)
-    user = {"user": owner[0], "group": owner[1]} if owner else {}
+    uid, gid = owner if owner else (None, None)
     process: subprocess.Popen[bytes] | None = None
     try:
-        subprocess.run(
+        subprocess.run(  # noqa: S603 - the cluster's own binaries
             [str(initdb), "-D", str(data_dir), "-U", SUPERUSER, "--auth=scram-sha-256", f"--pwfile={password_file}",
              "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
-            check=True, capture_output=True, timeout=120, **user,
+            check=True, capture_output=True, timeout=120, user=uid, group=gid,
         )  # fmt: skip
         port = free_port()
         with log.open("wb") as out:
-            process = subprocess.Popen(
+            process = subprocess.Popen(  # noqa: S603 - the cluster's own binaries
                 [str(postgres), "-D", str(data_dir), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
                  "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
                  "-c", "full_page_writes=off", "-c", "max_connections=200"],
-                stdout=out, stderr=subprocess.STDOUT, **user,
+                stdout=out, stderr=subprocess.STDOUT, user=uid, group=gid,
             )  # fmt: skip
         _wait_for_port(port, process, log)
         yield PostgresServer(port=port, password=password, data_dir=data_dir)
