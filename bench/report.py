@@ -156,6 +156,18 @@ RATIOS = (
         "ms",
         "—",
     ),
+    Ratio(
+        "pg/Query through the proxy ÷ psycopg directly, throughput",
+        lambda r: divide(rps(r, "do_pg"), rps(r, "pg_direct")),
+        "x",
+        "—",
+    ),
+    Ratio(
+        "pg/Query through the proxy minus psycopg directly, p50 latency added",
+        lambda r: subtract(p50(r, "do_pg"), p50(r, "pg_direct")),
+        "ms",
+        "—",
+    ),
     Ratio("Connector Ready -> listed, median", lambda r: ready_ms(r, "median"), "ms", "—"),
     Ratio(
         "large bodies: worker peak RSS rise, every concurrent body admitted ÷ default budget (same concurrency)",

@@ -1,5 +1,6 @@
 """``make bench``: start the proxy (embedded, 1,000-command synthetic, and a front proxy forwarding to the
-embedded one as Kubernetes mode does), a fast local upstream, and measure them with wrk in one run; then time
+embedded one as Kubernetes mode does), a fast local upstream and a PostgreSQL server (bench/postgres.py), and
+measure them with wrk in one run (the PostgreSQL floor, psycopg directly, in this process); then time
 Connector Ready -> listed against the Kubernetes API emulator (``bench/ready_to_listed.py``) and a worker's
 memory under concurrent large request bodies (``bench/large_bodies.py``); write ``bench/results.md`` and
 ``bench/results/<timestamp>.raw.json``.
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import machine
+import postgres
 import report
 import servers
 from servers import Server
@@ -55,6 +57,7 @@ class Target:
     check: Callable[[], dict[str, Any]]
     latency: bool = True
     warmup: bool = True
+    floor: Callable[[int, float, float], Measurement] | None = None  # measured in-process, not by wrk
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -104,14 +107,18 @@ def env_pairs(pairs: Sequence[str]) -> dict[str, str]:
     return parsed
 
 
-def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]) -> dict[str, Server]:
+def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server], pg_dsn: str) -> dict[str, Server]:
     """Start upstream, embedded proxy, synthetic proxy and the front proxy together, then wait for each (the
     front proxy waits itself for its runtime, the embedded proxy, whose catalog it reads when it starts)."""
     python = sys.executable
     proxy_bin = str(Path(python).with_name("connector-proxy"))
     names = ("upstream", "embedded", "synthetic", "federated", "community", "community_thread")
     ports = {name: servers.free_port() for name in names}
-    proxy_env = {"CONNECTOR_PROXY_HOST": servers.HOST, "CONNECTOR_PROXY_PORT": str(ports["embedded"])}
+    proxy_env = {
+        "CONNECTOR_PROXY_HOST": servers.HOST,
+        "CONNECTOR_PROXY_PORT": str(ports["embedded"]),
+        "CONNECTOR_PROXY_CONFIG__POSTGRES_DEFAULT_DSN": pg_dsn,
+    }
     proxy_env.update(env_pairs(args.proxy_env))
     runtime = f"http://{servers.HOST}:{ports['embedded']}"
     plan = {
@@ -199,6 +206,37 @@ def check_community(url: str) -> dict[str, Any]:
     return {"status": status, "bytes": len(answer)}
 
 
+def check_pg(url: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    status, answer = servers.post_json(url, json.dumps(postgres.proxy_body()).encode())
+    expect(status == 200, f"POST {url} answered {status}: {answer[:300]!r}")
+    envelope = json.loads(answer)
+    expect(envelope.get("error") is None, f"POST {url} reported an error: {envelope.get('error')}")
+    expect(envelope["command_response"]["body"]["rows"] == rows, f"POST {url}: not the expected row")
+    return {"status": status, "bytes": len(answer)}
+
+
+def postgres_targets(by_name: dict[str, Server], dsn: str) -> list[Target]:
+    """The same one-row query: psycopg directly (the floor), then pg/Query through the proxy."""
+    url = f"{by_name['embedded'].base_url}/v1/do/{postgres.COMMAND}"
+    rows = postgres.expected_rows(dsn)
+    body = json.dumps(postgres.proxy_body())
+    return [
+        Target(
+            "pg_direct",
+            "psycopg directly: the same one-row query, a connection per caller (floor of pg/Query)",
+            Request("postgresql://127.0.0.1/bench", "SQL"),
+            lambda: {"status": 0, "bytes": len(json.dumps(rows))},
+            floor=lambda c, s, w: postgres.measure_direct(dsn, connections=c, seconds=s, warmup=w),
+        ),
+        Target(
+            "do_pg",
+            f"proxy POST /v1/do/{postgres.COMMAND}: one row by primary key (embedded, pooled connections)",
+            Request(url, "POST", body),
+            lambda: check_pg(url, rows),
+        ),
+    ]
+
+
 def community_targets(by_name: dict[str, Server]) -> list[Target]:
     """The same synchronous community command, in a worker process (the default) and in a thread."""
     urls = {name: f"{by_name[name].base_url}/v1/do/{COMMUNITY_COMMAND}" for name in ("community", "community_thread")}
@@ -218,7 +256,7 @@ def community_targets(by_name: dict[str, Server]) -> list[Target]:
     ]
 
 
-def build_targets(by_name: dict[str, Server]) -> list[Target]:
+def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
     upstream_url = by_name["upstream"].base_url + UPSTREAM_PATH
     upstream_body = servers.get(upstream_url)[1]
     embedded, synthetic = by_name["embedded"].base_url, by_name["synthetic"].base_url
@@ -278,6 +316,7 @@ def build_targets(by_name: dict[str, Server]) -> list[Target]:
             lambda: check_do(front_url, do_body, upstream_body),
         ),
         *community_targets(by_name),
+        *postgres_targets(by_name, pg_dsn),
     ]
 
 
@@ -285,11 +324,14 @@ def measure_target(target: Target, args: argparse.Namespace, script_dir: Path) -
     """Sanity-check, warm up, then measure at the latency and throughput connection counts."""
     check = target.check()
     counts = sorted({args.latency_connections, args.connections} if target.latency else {args.connections})
-    if args.warmup > 0 and target.warmup:
+    if args.warmup > 0 and target.warmup and target.floor is None:
         run_wrk(target.request, connections=args.connections, seconds=args.warmup, script_dir=script_dir)
     runs: dict[str, Any] = {}
     for connections in counts:
-        result = run_wrk(target.request, connections=connections, seconds=args.duration, script_dir=script_dir)
+        if target.floor is not None:
+            result = target.floor(connections, args.duration, args.warmup if target.warmup else 0)
+        else:
+            result = run_wrk(target.request, connections=connections, seconds=args.duration, script_dir=script_dir)
         print(f"  {target.key:14} c={connections}: {summary(result)}", flush=True)
         runs[str(connections)] = result.as_dict()
     return {
@@ -380,15 +422,15 @@ def measure_large_bodies(args: argparse.Namespace, work_dir: Path) -> dict[str, 
 
 def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     started: list[Server] = []
-    with servers.running(started):
+    with postgres.database() as pg_dsn, servers.running(started):
         begun = time.monotonic()
-        by_name = start_servers(args, work_dir, started)
+        by_name = start_servers(args, work_dir, started, pg_dsn)
         print(
             f"servers ready in {time.monotonic() - begun:.1f} s: "
             + ", ".join(f"{s.name}={s.base_url}" for s in started),
             flush=True,
         )
-        results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name)}
+        results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name, pg_dsn)}
     if args.ready_count > 0:  # after the servers above are stopped: it runs its own
         results["ready_to_listed"] = measure_ready_to_listed(args, work_dir)
     if args.large_body_mib > 0:  # alone on the machine too: it measures memory and waits on a 10 s budget wait

@@ -6,16 +6,21 @@ lifespan (called directly in a test) gets pools per running event loop; :func:`c
 closes them. When a connection's settings change (the config was reloaded), its next call opens a
 new pool and the old one is closed once its calls are done.
 
-Each connection is checked with a round trip before a call gets it, so one the server closed while
-it sat idle (a restart, a failover) is replaced instead of failing the call.
+A connection that sat idle for more than :data:`CHECK_IDLE_AFTER` seconds is checked with a round
+trip before a call gets it, so one the server closed meanwhile (a restart, a failover) is replaced
+instead of failing the call; one returned moments ago is lent without that round trip. Connections
+are in autocommit mode: each call sends its own ``BEGIN`` ... ``COMMIT``, pipelined with its
+statements (:mod:`spiff_connector_postgres.statements`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -25,9 +30,24 @@ from spiff_connector_postgres.settings import ConnectionSettings
 
 APPLICATION_NAME = "spiff-connector-postgres"
 MAX_IDLE = 300.0  # seconds a spare connection stays open
+CHECK_IDLE_AFTER = 2.0  # seconds idle after which a connection is checked before it is lent
 CLOSE_TIMEOUT = 10.0
 
-Pool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[object, ...]]]
+Connection = psycopg.AsyncConnection[tuple[Any, ...]]
+Pool = AsyncConnectionPool[Connection]
+
+_returned_at: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
+
+
+async def _check(connection: Connection) -> None:
+    """The pool's check: a round trip, unless the connection came back moments ago."""
+    if time.monotonic() - _returned_at.get(connection, 0.0) > CHECK_IDLE_AFTER:
+        await AsyncConnectionPool.check_connection(connection)
+
+
+def mark_returned(connection: Connection) -> None:
+    """Note that ``connection`` was in use until now (it needs no check for a moment)."""
+    _returned_at[connection] = time.monotonic()
 
 
 def _conninfo(settings: ConnectionSettings) -> str:
@@ -44,7 +64,10 @@ def new_pool(settings: ConnectionSettings) -> Pool:
         max_size=settings.pool_size,
         timeout=settings.pool_timeout,
         max_idle=MAX_IDLE,
-        check=AsyncConnectionPool.check_connection,
+        check=_check,
+        # No server-side prepared statements: a statement the server skipped in a failed pipeline would be
+        # taken for prepared, and poolers in transaction mode (PgBouncer) do not keep them.
+        kwargs={"autocommit": True, "prepare_threshold": None},
         name=f"pg-{settings.name}",
         open=False,
     )

@@ -15,6 +15,7 @@ Errors name the key, never its value.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,8 +97,28 @@ def _number(
     return number
 
 
+_KEYS = ("DSN", *(part.upper() for part in PARTS), "READ_ONLY", "POOL_SIZE", "POOL_TIMEOUT", "STATEMENT_TIMEOUT")
+
+
 def connection_settings(config: Mapping[str, Any], name: str) -> ConnectionSettings:
-    """The settings of connection ``name``; a ``CommandError`` when absent or invalid."""
+    """The settings of connection ``name``; a ``CommandError`` when absent or invalid.
+
+    Parsed once per distinct set of values (a call would otherwise parse the DSN every time)."""
+    prefix = f"{PREFIX}{name.upper()}_"
+    values = tuple(config.get(prefix + key) for key in _KEYS)
+    try:
+        return _parsed(name, values)
+    except TypeError:  # an unhashable value (a list, an object): parse it, to report it
+        return _parse({prefix + key: value for key, value in zip(_KEYS, values, strict=True)}, name)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(name: str, values: tuple[Any, ...]) -> ConnectionSettings:
+    prefix = f"{PREFIX}{name.upper()}_"
+    return _parse({prefix + key: value for key, value in zip(_KEYS, values, strict=True)}, name)
+
+
+def _parse(config: Mapping[str, Any], name: str) -> ConnectionSettings:
     if not NAME.match(name):
         raise CommandError(
             CONNECTION_NOT_CONFIGURED,

@@ -1,10 +1,14 @@
 """Running SQL: a query, a statement, or several statements in one transaction.
 
-Every statement goes to the server with the extended query protocol, which takes exactly one
-statement: ``SELECT 1; DROP TABLE t`` is refused (``SyntaxError``) instead of run, and every value
-is bound as a parameter, never written into the SQL. A query runs in a read-only transaction
-through a server-side cursor, so at most ``max_rows`` (+1, to tell that there were more) rows ever
-leave the server. Each transaction sets ``statement_timeout`` for itself only.
+A call is one pipeline, sent in one round trip: ``BEGIN`` (with the call's isolation level and
+read-only mode), ``SET LOCAL statement_timeout``, the statements, ``COMMIT``. When a statement fails
+the server skips the rest, and the transaction is rolled back.
+
+Every statement goes with the extended query protocol, which takes exactly one statement:
+``SELECT 1; DROP TABLE t`` is refused (``SyntaxError``) instead of run, and every value is bound as a
+parameter, never written into the SQL. A query runs read-only through a cursor
+(``DECLARE ... CURSOR FOR <sql>``, then ``FETCH FORWARD max_rows + 1``), so at most that many rows
+ever leave the server.
 """
 
 from __future__ import annotations
@@ -17,27 +21,24 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
-from psycopg import AsyncConnection, AsyncCursor, IsolationLevel
+from psycopg import AsyncCursor, sql
 from psycopg_pool import PoolTimeout
 
 from spiff_connector_postgres import errors
-from spiff_connector_postgres.pools import Pool, shared_pools
+from spiff_connector_postgres.pools import Connection, Pool, mark_returned, shared_pools
 from spiff_connector_postgres.settings import ConnectionSettings
 from spiff_connector_postgres.values import Parameters, bind, to_json
 from spiff_connector_sdk import CommandError
 
 RowFormat = Literal["objects", "arrays"]
 Isolation = Literal["read committed", "repeatable read", "serializable"]
-ISOLATION_LEVELS: dict[str, IsolationLevel] = {
-    "read committed": IsolationLevel.READ_COMMITTED,
-    "repeatable read": IsolationLevel.REPEATABLE_READ,
-    "serializable": IsolationLevel.SERIALIZABLE,
-}
 DIAGNOSE_TIMEOUT = 5.0
 _CURSOR = "spiff_query"
 _SET_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
+_DECLARE = sql.SQL(f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR ")
+_COMMIT = "COMMIT"
 
-Connection = AsyncConnection[tuple[Any, ...]]
+Query = str | sql.SQL | sql.Composed
 
 # Connections each pool has lent out: when none is and still no connection came, the server is
 # unreachable (the pool keeps retrying in the background); otherwise every connection is busy.
@@ -57,6 +58,15 @@ class Limits:
     max_rows: int
     row_format: RowFormat
     timeout: float
+
+
+def _begin(*, read_only: bool, isolation: Isolation | None) -> str:
+    """``BEGIN`` with the transaction's characteristics (fixed words: nothing of the caller's goes in)."""
+    words = ["BEGIN"]
+    if isolation is not None:
+        words.append(f"ISOLATION LEVEL {isolation.upper()}")
+    words.append("READ ONLY" if read_only else "READ WRITE")
+    return " ".join(words)
 
 
 def _columns(connection: Connection, cursor: AsyncCursor[Any]) -> list[dict[str, str]]:
@@ -81,19 +91,19 @@ def _rows(rows: Sequence[Sequence[Any]], columns: list[dict[str, str]], row_form
 
 
 async def _result(connection: Connection, cursor: AsyncCursor[Any], limits: Limits) -> dict[str, Any]:
-    """The rows (if the statement returns any) and the row count of the statement just run."""
+    """The rows (if the statement returned any) and the row count of one statement of the pipeline."""
     if cursor.description is None:  # no rows; a row count for INSERT, UPDATE, DELETE, MERGE, COPY
         return {"row_count": cursor.rowcount if cursor.rowcount >= 0 else None}
     fetched = await cursor.fetchmany(limits.max_rows + 1)
     columns = _columns(connection, cursor)
     kept = fetched[: limits.max_rows]
-    result: dict[str, Any] = {
+    truncated = len(fetched) > limits.max_rows
+    return {
         "rows": _rows(kept, columns, limits.row_format),
         "columns": columns,
-        "truncated": len(fetched) > limits.max_rows,
+        "truncated": truncated,
+        "row_count": cursor.rowcount if cursor.rowcount >= 0 and not truncated else len(kept),
     }
-    result["row_count"] = cursor.rowcount if cursor.rowcount >= 0 and not result["truncated"] else len(kept)
-    return result
 
 
 async def _diagnose(settings: ConnectionSettings, pool: Pool) -> CommandError:
@@ -129,54 +139,87 @@ async def _connection(settings: ConnectionSettings) -> AsyncIterator[Connection]
         yield connection
     finally:
         _in_use[pool] -= 1
-        await pool.putconn(connection)
+        mark_returned(connection)
+        await pool.putconn(connection)  # the pool discards it if it broke or is still in a transaction
 
 
-@asynccontextmanager
-async def _transaction(
-    settings: ConnectionSettings, limits: Limits, *, read_only: bool, isolation: Isolation | None
-) -> AsyncIterator[Connection]:
-    """A connection inside a transaction with the call's characteristics and statement timeout."""
+async def _rollback(connection: Connection) -> None:
+    if not connection.broken:
+        await connection.execute("ROLLBACK")
+
+
+async def _pipeline(connection: Connection, work: Sequence[tuple[Query, Parameters]]) -> list[AsyncCursor[Any]]:
+    """Send ``work`` in one round trip; the cursor of each item. A ``psycopg.Error`` names the failed item in
+    ``failed_at`` (the server skipped the ones after it)."""
+    cursors = [connection.cursor() for _ in work]
+    try:
+        async with connection.pipeline():
+            for cursor, (query, parameters) in zip(cursors, work, strict=True):
+                await cursor.execute(query, bind(parameters))
+    except psycopg.Error as error:
+        error.add_note(str(next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors))))
+        raise
+    return cursors
+
+
+def _failed_at(error: psycopg.Error) -> int | None:
+    notes = getattr(error, "__notes__", [])
+    return int(notes[-1]) if notes and notes[-1].isdigit() else None
+
+
+async def _run(
+    settings: ConnectionSettings,
+    limits: Limits,
+    statements: Sequence[tuple[Query, Parameters]],
+    *,
+    read_only: bool,
+    isolation: Isolation | None,
+    numbered: bool = False,
+) -> list[dict[str, Any]]:
+    """One transaction; the result of each of ``statements``, in order (``numbered``: an error names the
+    statement that failed).
+
+    Read-only, it is one round trip, ``COMMIT`` included. Otherwise the results are read before a
+    second round trip commits, so a result that cannot be returned (``DuplicateColumnName``) rolls the
+    transaction back instead of reporting an error for committed work.
+    """
+    setup: list[tuple[Query, Parameters]] = [
+        (_begin(read_only=read_only or settings.read_only, isolation=isolation), None),
+        (_SET_TIMEOUT, [str(max(1, round(limits.timeout * 1000)))]),
+    ]
+    work = [*setup, *statements, *([(_COMMIT, None)] if read_only else [])]
     async with _connection(settings) as connection:
-        await connection.set_read_only(read_only or settings.read_only)
-        await connection.set_isolation_level(ISOLATION_LEVELS[isolation] if isolation else None)
-        async with connection.transaction():
-            await connection.execute(_SET_TIMEOUT, [str(max(1, round(limits.timeout * 1000)))])
-            yield connection
-
-
-def _failed(error: psycopg.Error, settings: ConnectionSettings, statement: int | None = None) -> CommandError:
-    return errors.database_error(error, scrub=settings.secrets, statement=statement)
+        try:
+            cursors = await _pipeline(connection, work)
+            results = [await _result(connection, cursor, limits) for cursor in cursors[len(setup) :][: len(statements)]]
+            if not read_only:
+                await connection.execute(_COMMIT)
+        except psycopg.Error as error:
+            await _rollback(connection)
+            failed = _failed_at(error)
+            statement = failed - len(setup) if failed is not None else None
+            if statement is not None and not (numbered and 0 <= statement < len(statements)):
+                statement = None
+            raise errors.database_error(error, scrub=settings.secrets, statement=statement) from None
+        except CommandError:
+            await _rollback(connection)
+            raise
+    return results
 
 
 async def run_query(settings: ConnectionSettings, statement: Statement, limits: Limits) -> dict[str, Any]:
     """Run a row-returning statement (SELECT, VALUES, TABLE, WITH ... SELECT) read-only."""
-    try:
-        async with (
-            _transaction(settings, limits, read_only=True, isolation=None) as connection,
-            connection.cursor(name=_CURSOR) as cursor,
-        ):
-            await cursor.execute(statement.sql, bind(statement.parameters))
-            return await _result(connection, cursor, limits)
-    except psycopg.Error as error:
-        raise _failed(error, settings) from None
+    declare = _DECLARE + sql.SQL(statement.sql)  # the caller's SQL, as given
+    fetch = f"FETCH FORWARD {limits.max_rows + 1} FROM {_CURSOR}"
+    _, fetched = await _run(
+        settings, limits, [(declare, statement.parameters), (fetch, None)], read_only=True, isolation=None
+    )
+    return fetched
 
 
 async def run_in_transaction(
     settings: ConnectionSettings, statements: Sequence[Statement], limits: Limits, *, isolation: Isolation | None
 ) -> list[dict[str, Any]]:
     """Run ``statements`` in order in one transaction: all of them are committed, or none."""
-    results: list[dict[str, Any]] = []
-    running: int | None = None  # the statement that failed, if one did (None: the set-up or the commit)
-    try:
-        async with _transaction(settings, limits, read_only=False, isolation=isolation) as connection:
-            cursor = connection.cursor()
-            for statement in statements:
-                running = len(results)
-                async with connection.pipeline():  # the extended protocol: one statement, never several
-                    await cursor.execute(statement.sql, bind(statement.parameters))
-                results.append(await _result(connection, cursor, limits))
-            running = None
-    except psycopg.Error as error:
-        raise _failed(error, settings, running if len(statements) > 1 else None) from None
-    return results
+    work: list[tuple[Query, Parameters]] = [(s.sql, s.parameters) for s in statements]
+    return await _run(settings, limits, work, read_only=False, isolation=isolation, numbered=len(statements) > 1)

@@ -351,3 +351,43 @@ async def test_invalid_statements(ctx: Context, statements: list[dict[str, Any]]
     error = await _error(transaction(ctx, statements=statements))
     assert error.code == "InvalidArgument"
     assert message in error.message
+
+
+async def test_a_write_whose_rows_cannot_be_returned_is_rolled_back(
+    ctx: Context, postgres: PostgresServer, database: str
+) -> None:
+    """The rows are read before the commit: an error is never reported for committed work."""
+    await execute(ctx, sql="CREATE TABLE pairs (a int, b int)")
+    error = await _error(execute(ctx, sql="INSERT INTO pairs VALUES (1, 2) RETURNING a, b AS a"))
+    assert error.code == "DuplicateColumnName"
+    assert postgres.execute("SELECT count(*) FROM pairs", dbname=database) == [(0,)]
+    arrays = await execute(ctx, sql="INSERT INTO pairs VALUES (1, 2) RETURNING a, b AS a", row_format="arrays")
+    assert arrays.body["rows"] == [[1, 2]]
+    assert postgres.execute("SELECT count(*) FROM pairs", dbname=database) == [(1,)]
+
+
+async def test_a_connection_closed_while_idle_is_replaced(
+    ctx: Context, postgres: PostgresServer, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spiff_connector_postgres import pools
+
+    await query(ctx, sql="SELECT 1")
+    ended = postgres.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
+        ["spiff-connector-postgres", database],
+    )
+    assert ended == [(True,)]
+    monkeypatch.setattr(pools, "CHECK_IDLE_AFTER", 0.0)  # as if it had been idle for a while
+    assert (await query(ctx, sql="SELECT 2 AS n")).body["rows"] == [{"n": 2}]
+
+
+async def test_a_failed_call_leaves_its_connection_clean(ctx: Context) -> None:
+    """After an error the transaction was rolled back: the next call on that connection works, also once a
+    statement ran often enough for a driver to prepare it (the connector prepares none)."""
+    small = Context(config={**ctx.config, "POSTGRES_DEFAULT_POOL_SIZE": "1"})
+    for _ in range(8):
+        assert (await _error(query(small, sql="SELECT 1/0"))).code == "DivisionByZero"
+        assert (await query(small, sql="SELECT current_setting('transaction_read_only') AS ro")).body["rows"] == [
+            {"ro": "on"}
+        ]
+        await execute(small, sql="CREATE TEMP TABLE IF NOT EXISTS scratch (n int)")
