@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from connector_proxy.binding import bind_parameters
+from connector_proxy.constraints import Constraint, constraints_of, problems
 from connector_proxy.docstrings import class_docstring
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime, command_raised, in_thread, run_guarded
@@ -173,17 +174,20 @@ class SdkCommand:
     signature: SignatureInfo = field(repr=False)
     model: type[BaseModel] = field(repr=False)
     is_async: bool = False
+    constraints: tuple[Constraint, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_spec(cls, connector: str, spec: CommandSpec) -> SdkCommand:
         command_id = f"{connector}/{spec.name}"
+        signature = describe_function_parameters(spec.func)
         return cls(
             id=command_id,
             connector=connector,
             spec=spec,
-            signature=describe_function_parameters(spec.func),
+            signature=signature,
             model=_validation_model(command_id, spec.func),
             is_async=inspect.iscoroutinefunction(spec.func),
+            constraints=constraints_of(signature.parameters),
         )
 
     @property
@@ -203,6 +207,10 @@ class SdkCommand:
             validated = self.model.model_validate_json(dump_json(kwargs, self.id), strict=True)
         except ValidationError as error:
             raise DispatchError(400, ErrorCode.INVALID_PARAMETER, _validation_message(self.id, error)) from None
+        broken = problems(self.constraints, kwargs) if self.constraints else None
+        if broken:
+            message = f"Invalid parameter(s) for {self.id}: " + "; ".join(broken[:10]) + "."
+            raise DispatchError(400, ErrorCode.INVALID_PARAMETER, message)
         values = {info.alias or name: getattr(validated, name) for name, info in type(validated).model_fields.items()}
         values.update(validated.model_extra or {})
         return values

@@ -57,6 +57,8 @@ class ParameterInfo:
     # (``*args``), and what to pass when it is absent though not required.
     passable: bool = True
     fill_none_when_absent: bool = False
+    # Its ``Param`` declared JSON Schema keywords: dispatch checks them (connector_proxy.constraints).
+    constrained: bool = False
 
     def catalog_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"id": self.id, "type": self.type, "required": self.required}
@@ -198,6 +200,7 @@ def _described(
         secret=secret,
         passable=not is_var and param.kind is not inspect.Parameter.POSITIONAL_ONLY,
         fill_none_when_absent=not required and param.default is inspect.Parameter.empty and not is_var,
+        constrained=bool(meta is not None and meta.schema and not is_var),
     )
 
 

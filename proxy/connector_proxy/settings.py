@@ -238,7 +238,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "namespaces", "oauth_redirect_allowlist", "only_connectors", "prefer_community", "trusted_proxies", mode="before"
+        "namespaces",
+        "oauth_redirect_allowlist",
+        "only_connectors",
+        "prefer_community",
+        "trusted_proxies",
+        mode="before",
     )
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -75,8 +75,9 @@ def load_embedded(
     A connector name both provide is served by one of them entirely: the first-party one, unless
     ``prefer_community`` names it (:class:`SourceChoice`, reported in ``/v1/status``). Otherwise
     first-party commands take precedence over community ones with the same id. ``disabled``
-    connector names are left out entirely, and so is every name not in ``only`` when it is not empty. ``paths_only``: only the packages installed in
-    ``connector_paths`` (a workload's own), none of this environment's.
+    connector names are left out entirely, and so is every name not in ``only`` when it is not
+    empty. ``paths_only``: only the packages installed in ``connector_paths`` (a workload's own),
+    none of this environment's.
     """
     add_connector_paths(connector_paths)
     skip = set(disabled)
