@@ -3,7 +3,8 @@
 # The one image of the project: the proxy (`connector-proxy serve`, the default), the operator
 # (`connector-proxy operator`) and the runtime the operator runs connector workloads with
 # (`connector-proxy serve`, with pip-installed connector packages). It holds the typed SDK, the
-# first-party HTTP connector and the proxy/operator package, installed non-editable into /opt/venv.
+# first-party HTTP, PostgreSQL and email connectors and the proxy/operator package, installed
+# non-editable into /opt/venv.
 #
 #   docker build -t connector-proxy .
 #   docker run --rm -p 7004:7004 connector-proxy            # embedded mode, the HTTP connector
@@ -11,7 +12,7 @@
 # Pin the base image by digest in your build (--build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:...).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# ---- build: install the three packages and their dependencies into a virtualenv.
+# ---- build: install the packages and their dependencies into a virtualenv.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -21,20 +22,23 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY sdk/ sdk/
 COPY connectors/http/ connectors/http/
+COPY connectors/postgres/ connectors/postgres/
+COPY connectors/email/ connectors/email/
 COPY pyproject.toml README.md constraints.txt ./
 COPY proxy/ proxy/
 COPY operator/ operator/
 # Non-editable installs (real wheels built from the copied source), then a consistency check and
 # byte-code compiled ahead of time (the root file system is read-only at run time).
 # Pinned (constraints.txt): two builds of one commit install the same versions.
-RUN pip install --constraint constraints.txt ./sdk ./connectors/http . \
+RUN pip install --constraint constraints.txt ./sdk ./connectors/http ./connectors/postgres ./connectors/email . \
  && pip check \
  && python -m compileall -q /opt/venv/lib
 # What a pip Connector's init container installs beside (connector_operator.manifests): the SDK as a
 # wheel (no index serves it) and the runtime's exact versions as constraints.
 RUN mkdir -p /opt/connector-runtime \
  && pip wheel --no-deps --wheel-dir /opt/connector-runtime/wheels ./sdk \
- && pip freeze --exclude spiff-connector-proxy --exclude spiff-connector-http --exclude spiff-connector-sdk \
+ && pip freeze --exclude spiff-connector-proxy --exclude spiff-connector-http --exclude spiff-connector-postgres \
+    --exclude spiff-connector-email --exclude spiff-connector-sdk \
     > /opt/connector-runtime/constraints.txt \
  && python -c "import importlib.metadata as m; print('spiff-connector-sdk==' + m.version('spiff-connector-sdk'))" \
     >> /opt/connector-runtime/constraints.txt

@@ -11,9 +11,9 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml sdk/pyproject.toml connectors/http/pyproject.toml connectors/postgres/pyproject.toml
+$(STAMP): $(BIN)/python pyproject.toml sdk/pyproject.toml connectors/http/pyproject.toml connectors/postgres/pyproject.toml connectors/email/pyproject.toml
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -e sdk -e connectors/http -e connectors/postgres -e '.[test]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e sdk -e connectors/http -e connectors/postgres -e connectors/email -e '.[test]'
 	touch $(STAMP)
 
 serve: $(STAMP)
@@ -54,9 +54,10 @@ image:
 # The image's pinned dependency versions (constraints.txt), resolved afresh in a clean virtualenv.
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/pip install --quiet --disable-pip-version-check ./sdk ./connectors/http ./connectors/postgres .
+	build/lock-venv/bin/pip install --quiet --disable-pip-version-check ./sdk ./connectors/http ./connectors/postgres ./connectors/email .
 	{ sed -n '1,2p' constraints.txt; build/lock-venv/bin/pip freeze --exclude spiff-connector-proxy \
-	  --exclude spiff-connector-http --exclude spiff-connector-postgres --exclude spiff-connector-sdk; } > constraints.txt.new
+	  --exclude spiff-connector-http --exclude spiff-connector-postgres --exclude spiff-connector-email \
+	  --exclude spiff-connector-sdk; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf build/lock-venv
 
 # Only the end-to-end install path: the image on a real node, helm install, Connectors in pods.

@@ -56,19 +56,20 @@ def binary(name: str) -> Path:
 
 @dataclass(frozen=True)
 class PostgresServer:
-    """A running server: connect to ``127.0.0.1:port`` as ``postgres`` with ``password``."""
+    """A running server: connect to ``host:port`` as ``postgres`` with ``password``."""
 
     port: int
     password: str
     data_dir: Path
+    host: str = "127.0.0.1"
 
     def dsn(self, *, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
         secret = self.password if password is None else password
-        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} password={secret} connect_timeout=5"
+        return f"host={self.host} port={self.port} dbname={dbname} user={user} password={secret} connect_timeout=5"
 
     def url(self, *, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None) -> str:
         secret = self.password if password is None else password
-        return f"postgresql://{user}:{secret}@127.0.0.1:{self.port}/{dbname}"
+        return f"postgresql://{user}:{secret}@{self.host}:{self.port}/{dbname}"
 
     def execute(
         self, sql: str, params: Sequence[Any] | None = None, *, dbname: str = "postgres"
@@ -92,23 +93,24 @@ def _owner() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"postgres exited with {process.returncode}:\n{log.read_text(errors='replace')}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"postgres did not listen on 127.0.0.1:{port} within {START_TIMEOUT} s")
+    raise RuntimeError(f"postgres did not listen on {host}:{port} within {START_TIMEOUT} s")
 
 
 @contextmanager
-def postgres_server(password: str | None = None) -> Iterator[PostgresServer]:
-    """Start a throw-away cluster (the superuser's password random unless given); stop it and delete its files
-    on exit."""
+def postgres_server(password: str | None = None, *, host: str = "127.0.0.1") -> Iterator[PostgresServer]:
+    """Start a throw-away cluster (the superuser's password random unless given) listening on ``host`` only
+    (another address than 127.0.0.1: a test node's, for its pods; any client with the password may then
+    connect); stop it and delete its files on exit."""
     password = password or "pg-" + secrets.token_urlsafe(12)
     initdb, postgres = binary("initdb"), binary("postgres")
     owner = _owner()
@@ -127,16 +129,19 @@ def postgres_server(password: str | None = None) -> Iterator[PostgresServer]:
              "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
             check=True, capture_output=True, timeout=120, user=uid, group=gid,
         )  # fmt: skip
+        if host != "127.0.0.1":
+            with (data_dir / "pg_hba.conf").open("a", encoding="utf-8") as hba:
+                hba.write("host all all all scram-sha-256\n")
         port = free_port()
         with log.open("wb") as out:
             process = subprocess.Popen(  # noqa: S603 - the cluster's own binaries
-                [str(postgres), "-D", str(data_dir), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+                [str(postgres), "-D", str(data_dir), "-p", str(port), "-c", f"listen_addresses={host}",
                  "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "synchronous_commit=off",
                  "-c", "full_page_writes=off", "-c", "max_connections=200"],
                 stdout=out, stderr=subprocess.STDOUT, user=uid, group=gid,
             )  # fmt: skip
-        _wait_for_port(port, process, log)
-        yield PostgresServer(port=port, password=password, data_dir=data_dir)
+        _wait_for_port(host, port, process, log)
+        yield PostgresServer(port=port, password=password, data_dir=data_dir, host=host)
     finally:
         if process is not None:
             process.terminate()  # SIGTERM: smart shutdown; clients are gone by now

@@ -38,3 +38,9 @@ def test_the_parameter_table_lists_every_parameter() -> None:
 def test_the_command_table_lists_every_command() -> None:
     listed = set(re.findall(r"^\| `pg/([A-Za-z]+)` +\|", _section("Commands"), re.MULTILINE))
     assert listed == set(connector.commands)
+
+
+def test_docs_errors_names_every_own_code() -> None:
+    text = (README.parents[2] / "docs" / "errors.md").read_text(encoding="utf-8")
+    codes = {value for name, value in vars(errors).items() if name.isupper() and isinstance(value, str)}
+    assert {code for code in codes if f"`{code}`" not in text} == set()

@@ -23,6 +23,7 @@ from e2e.conftest import Kubectl
 from e2e.node.conftest import IMAGE_REPOSITORY, IMAGE_TAG, PROXY, RELEASE, Release, rollout, wait
 from node import Node
 
+from postgres_server import PostgresServer, postgres_server
 from proxytest.package_index import FIXTURE_SOURCES, IndexOutage, add_git_repository, build_index, serve_index
 from proxytest.packages import SDK_FIXTURES
 from proxytest.paths import ROOT
@@ -289,6 +290,57 @@ def test_an_image_connector_runs_its_own_image(
     }
     assert body["message"] == "Hi, Ada!" and body["host"] in pods
     kubectl("delete", "connector", "greeter-image", "-n", release.namespace, "--wait=true")
+
+
+@pytest.fixture(scope="module")
+def database(node: Node) -> Iterator[PostgresServer]:
+    """A PostgreSQL server on the node's address (the pods' gateway), with a table to read."""
+    with postgres_server(host=node.node_ip) as server:
+        server.execute("CREATE TABLE orders (id int PRIMARY KEY, total numeric(10, 2))")
+        server.execute("INSERT INTO orders VALUES (1, 12.50), (2, 99.99)")
+        yield server
+
+
+def test_the_postgres_connector_runs_from_the_project_image(
+    release: Release, kubectl: Kubectl, database: PostgresServer
+) -> None:
+    """As the chart's postgresConnector renders it: the project image serving pg alone (not the http and
+    email connectors it holds too), its connection from a Secret, reaching a real database from the pod."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "orders-db", "namespace": release.namespace},
+        "stringData": {
+            "POSTGRES_ORDERS_HOST": database.host,
+            "POSTGRES_ORDERS_PORT": str(database.port),
+            "POSTGRES_ORDERS_USER": "postgres",
+            "POSTGRES_ORDERS_PASSWORD": database.password,
+            "POSTGRES_ORDERS_DBNAME": "postgres",
+        },
+    }
+    image = f"{IMAGE_REPOSITORY}:{IMAGE_TAG}"
+    connector = {
+        "apiVersion": "connectors.spiffworkflow.org/v1alpha1",
+        "kind": "Connector",
+        "metadata": {"name": "pg", "namespace": release.namespace},
+        "spec": {
+            "source": {"image": {"ref": image, "port": 7004, "connectors": ["pg"]}},
+            "configFrom": [{"secretRef": {"name": "orders-db"}}],
+        },
+    }
+    _apply(kubectl, [secret, connector])
+    wait(lambda: _ready(kubectl, release.namespace, "pg"), within=180, what="the pg Connector Ready")
+    status = _connector(kubectl, release.namespace, "pg")["status"]
+    assert {c["id"] for c in status["commands"]} == {"pg/Query", "pg/Execute", "pg/Transaction"}
+    wait(lambda: "pg/Query" in _listed(release), within=60, what="pg/Query listed by the proxy Service")
+    sql = "SELECT id, total FROM orders WHERE total > %s ORDER BY id"
+    answer = _do(release, "pg/Query", {"connection": "orders", "sql": sql, "parameters": [20]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["error"] is None, answer.text
+    assert answer.json()["command_response"]["body"]["rows"] == [{"id": 2, "total": "99.99"}]
+    assert database.password not in answer.text
+    kubectl("delete", "connector", "pg", "-n", release.namespace, "--wait=true")
+    kubectl("delete", "secret", "orders-db", "-n", release.namespace)
 
 
 def test_the_image_installs_the_locked_versions(image_archive: Path) -> None:
