@@ -10,15 +10,18 @@ commands; deletion; and ``helm test``.
 from __future__ import annotations
 
 import base64
+import email.policy
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from e2e.conftest import Kubectl
 from e2e.node.conftest import IMAGE_REPOSITORY, IMAGE_TAG, PROXY, RELEASE, Release, rollout, wait
 from node import Node
@@ -27,6 +30,7 @@ from postgres_server import PostgresServer, postgres_server
 from proxytest.package_index import FIXTURE_SOURCES, IndexOutage, add_git_repository, build_index, serve_index
 from proxytest.packages import SDK_FIXTURES
 from proxytest.paths import ROOT
+from proxytest.servers import free_port
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +262,6 @@ def test_an_image_connector_runs_its_own_image(
         "USER 0:0\n"
         "RUN pip install --no-deps --no-index /tmp/wheels/*.whl && rm -rf /tmp/wheels\n"
         "USER 10001:10001\n"
-        "ENV CONNECTOR_PROXY_DISABLED_CONNECTORS='[\"http\"]'\n"
     )
     tag = "localhost/greeter-connector:dev"
     archive = tmp_path / "greeter.tar"
@@ -276,7 +279,11 @@ def test_an_image_connector_runs_its_own_image(
                 "apiVersion": "connectors.spiffworkflow.org/v1alpha1",
                 "kind": "Connector",
                 "metadata": {"name": "greeter-image", "namespace": release.namespace},
-                "spec": {"source": {"image": {"ref": tag}}, "config": [{"name": "GREETING", "value": "Hi"}]},
+                # The image holds the project's first-party connectors too: this Connector serves greeter alone.
+                "spec": {
+                    "source": {"image": {"ref": tag, "connectors": ["greeter"]}},
+                    "config": [{"name": "GREETING", "value": "Hi"}],
+                },
             }
         ],
     )
@@ -341,6 +348,59 @@ def test_the_postgres_connector_runs_from_the_project_image(
     assert database.password not in answer.text
     kubectl("delete", "connector", "pg", "-n", release.namespace, "--wait=true")
     kubectl("delete", "secret", "orders-db", "-n", release.namespace)
+
+
+class _Mailbox:
+    """An aiosmtpd handler keeping what it was handed."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((list(envelope.rcpt_tos), bytes(envelope.original_content)))
+        return "250 OK"
+
+
+def test_the_email_connector_runs_from_the_project_image(release: Release, kubectl: Kubectl, node: Node) -> None:
+    """As the chart's emailConnector renders it: the project image serving email alone, sending to an
+    SMTP server on the node's address (the pods' gateway)."""
+    mailbox = _Mailbox()
+    port = free_port()
+    smtp = Controller(mailbox, hostname=node.node_ip, port=port, ready_timeout=10)
+    smtp.start()
+    try:
+        config = {
+            "EMAIL_SMTP_HOST": node.node_ip,
+            "EMAIL_SMTP_PORT": str(port),
+            "EMAIL_SMTP_TLS": "none",
+            "EMAIL_DEFAULT_SENDER": "Workflow <noreply@example.com>",
+        }
+        connector = {
+            "apiVersion": "connectors.spiffworkflow.org/v1alpha1",
+            "kind": "Connector",
+            "metadata": {"name": "email", "namespace": release.namespace},
+            "spec": {
+                "source": {"image": {"ref": f"{IMAGE_REPOSITORY}:{IMAGE_TAG}", "connectors": ["email"]}},
+                "config": [{"name": key, "value": value} for key, value in config.items()],
+            },
+        }
+        _apply(kubectl, [connector])
+        wait(lambda: _ready(kubectl, release.namespace, "email"), within=180, what="the email Connector Ready")
+        status = _connector(kubectl, release.namespace, "email")["status"]
+        assert {c["id"] for c in status["commands"]} == {"email/SendEmail"}
+        wait(lambda: "email/SendEmail" in _listed(release), within=60, what="email/SendEmail listed")
+        body = {"to": ["ops@example.com"], "subject": "Order 42", "text": "Shipped."}
+        answer = _do(release, "email/SendEmail", body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["error"] is None, answer.text
+        assert answer.json()["command_response"]["body"]["accepted"] == ["ops@example.com"]
+        [(recipients, raw)] = mailbox.received
+        assert recipients == ["ops@example.com"]
+        message = BytesParser(policy=email.policy.default).parsebytes(raw)
+        assert (message["Subject"], message.get_content().strip()) == ("Order 42", "Shipped.")
+        kubectl("delete", "connector", "email", "-n", release.namespace, "--wait=true")
+    finally:
+        smtp.stop()
 
 
 def test_the_image_installs_the_locked_versions(image_archive: Path) -> None:
