@@ -19,7 +19,14 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 echo "postgres: installing Debian's postgresql package" >&2
+# The package's own cluster (/var/lib/postgresql) is not used: keep its service from starting while it
+# installs (Debian's policy-rc.d: 101 = "action forbidden"), unless a policy is in place already.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e "${policy}" ]]; then
+  printf '#!/bin/sh\n# Written by tools/postgres/install.sh while it runs.\nexit 101\n' > "${policy}"
+  chmod +x "${policy}"
+  trap 'rm -f "${policy}"' EXIT
+fi
 timeout 600 apt-get update -qq >&2
-# The package's own cluster (/var/lib/postgresql) is not used; its service is not started here.
 timeout 900 apt-get install -y -qq --no-install-recommends postgresql >&2
 found_initdb || { echo "postgres: initdb still not found after installing postgresql" >&2; exit 1; }
