@@ -17,6 +17,7 @@ from connector_proxy.contract import CONFIG_ENV_PREFIX
 from connector_proxy.url_prefixes import allowlist_problems
 
 ENV_PREFIX = "CONNECTOR_PROXY_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 CONFIG_KEY_PREFIX = CONFIG_ENV_PREFIX
 
 
@@ -225,7 +226,7 @@ class Settings(BaseSettings):
         description="Connector names (comma-separated or JSON list) whose community connector_<name> package, when "
         "installed, serves them instead of the first-party package of the same name (e.g. http).",
     )
-    log_level: str = Field("INFO", description="Python log level.")
+    log_level: str = Field("INFO", description="Python log level: DEBUG, INFO, WARNING, ERROR or CRITICAL (any case).")
     log_format: str = Field("json", pattern="^(json|text)$", description="json (one object per line) or text.")
     workers: int = Field(1, ge=1, le=64, description="Worker processes serving requests (each loads the connectors).")
     reload_packages: bool = Field(
@@ -248,6 +249,14 @@ class Settings(BaseSettings):
     @classmethod
     def _split_list(cls, value: object) -> object:
         return split_list(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("namespaces")
     @classmethod

@@ -30,6 +30,7 @@ from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 from connector_proxy.app import create_app
 from connector_proxy.serving.package_watch import PackageWatch, import_directories, watch_in_thread
 from connector_proxy.serving.request_head import bounded_head_protocol
+from connector_proxy.serving.source_watch import source_directories, watch_sources_in_thread
 from connector_proxy.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -113,11 +114,12 @@ def _refresh_import_state() -> None:
 
 
 class ProxyServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, settings: Settings, *, host: str, port: int, access_log: bool) -> None:
+    def __init__(self, settings: Settings, *, host: str, port: int, access_log: bool, reload: bool = False) -> None:
         self.settings = settings
         self.host = host
         self.port = port
         self.access_log = access_log
+        self.watch_sources = reload  # not `reload`: gunicorn's reload() is the SIGHUP handler's
         super().__init__()
 
     def load_config(self) -> None:
@@ -145,6 +147,10 @@ class ProxyServer(BaseApplication):  # type: ignore[misc]
 
     def _when_ready(self, _arbiter: Any) -> None:
         settings = self.settings
+        if self.watch_sources and settings.embedded_enabled:
+            sources = source_directories(settings.connector_paths)
+            watch_sources_in_thread(sources, lambda: os.kill(os.getpid(), signal.SIGHUP))
+            logger.info("watching connector sources", extra={"directories": [str(d) for d in sources]})
         if not (settings.embedded_enabled and settings.reload_packages):
             return
         watch = PackageWatch(import_directories(settings.connector_paths))
@@ -155,5 +161,5 @@ class ProxyServer(BaseApplication):  # type: ignore[misc]
         )
 
 
-def serve(settings: Settings, *, host: str, port: int, access_log: bool) -> None:
-    ProxyServer(settings, host=host, port=port, access_log=access_log).run()
+def serve(settings: Settings, *, host: str, port: int, access_log: bool, reload: bool = False) -> None:
+    ProxyServer(settings, host=host, port=port, access_log=access_log, reload=reload).run()
