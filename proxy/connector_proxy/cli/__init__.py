@@ -13,6 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from connector_proxy.cli.do_verb import do
 from connector_proxy.cli.inspect_verbs import check, commands, describe
+from connector_proxy.cli.scaffold import new
 from connector_proxy.cli.settings_errors import settings_or_exit
 from connector_proxy.logging_setup import configure_logging
 from connector_proxy.serving.supervisor import serve as run_server
@@ -90,6 +91,11 @@ def parser() -> argparse.ArgumentParser:
         "--require", action="append", default=[], metavar="ID", help="A command id that must be there (repeatable)."
     )
     check_parser.set_defaults(func=check)
+
+    new_parser = sub.add_parser("new", help="Write a connector package on the SDK: one command, its test, a README.")
+    new_parser.add_argument("name", help="The connector name (its commands' ids begin <name>/), e.g. acme_crm.")
+    new_parser.add_argument("--dir", default=".", help="Where <name>-connector/ is written (default: here).")
+    new_parser.set_defaults(func=new)
 
     operator_parser = sub.add_parser(
         "operator", help="Run the Kubernetes operator (settings from CONNECTOR_OPERATOR_* variables)."

@@ -19,11 +19,11 @@ import sys
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
 from connector_proxy.app import create_app
 from connector_proxy.cli.settings_errors import USAGE_ERROR, settings_or_exit
 from connector_proxy.contract import API_KEY_HEADER
+from connector_proxy.in_process import post_in_process
 from connector_proxy.settings import Settings
 
 FAILED = 1
@@ -66,15 +66,6 @@ def request_body(params: dict[str, Any], task_data: str | None) -> dict[str, Any
     return body
 
 
-async def run_in_app(app: FastAPI, command_id: str, body: dict[str, Any], api_key: str | None) -> httpx.Response:
-    """POST ``/v1/do/<command_id>`` to ``app`` in process, inside its lifespan."""
-    headers = {API_KEY_HEADER: api_key} if api_key else {}
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 0))
-        async with httpx.AsyncClient(transport=transport, base_url="http://connector-proxy") as client:
-            return await client.post(f"/v1/do/{command_id}", json=body, headers=headers, timeout=None)
-
-
 def succeeded(response: httpx.Response) -> bool:
     if not response.is_success:
         return False
@@ -94,7 +85,8 @@ def do(args: argparse.Namespace) -> int:
     # Only this process's connectors, never Connector resources: a local run.
     local = settings.model_copy(update={"kubernetes": False, "callers_file": None})
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    response = asyncio.run(run_in_app(create_app(local), args.id, body, api_key))
+    headers = {API_KEY_HEADER: api_key} if api_key else {}
+    response = asyncio.run(post_in_process(create_app(local), f"/v1/do/{args.id}", body, headers))
     try:
         shown: Any = response.json()
         print(json.dumps(shown, indent=2, ensure_ascii=False))
