@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 
-.PHONY: serve test lint typecheck pytest bench clean k8s image postgres e2e cluster-up cluster-down lock
+.PHONY: serve test lint typecheck pytest bench clean k8s image test-packages e2e cluster-up cluster-down lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,16 +34,18 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest $(COV_ARGS) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
-test: lint typecheck k8s image postgres pytest
+test: lint typecheck k8s image test-packages pytest
 
 # The real Kubernetes binaries the e2e tests run (built once from the Go module proxy into the user
 # cache; tools/k8s/README.md). A missing Go toolchain fails here with what to install.
 k8s:
 	tools/k8s/build.sh --with kubectl,kubelet,kube-scheduler,kube-proxy
 
-# The PostgreSQL server binaries the PostgreSQL connector's tests start (Debian's package; root installs it).
-postgres:
+# Debian packages the tests use (root installs them): the PostgreSQL server binaries the PostgreSQL
+# connector's tests start, and curl, which the README's commands use (tests/docs runs them).
+test-packages:
 	tools/postgres/install.sh
+	tools/apt-ensure.sh curl
 
 # The project image from the Dockerfile (podman/buildah from Debian; a stand-in base image where no
 # registry is reachable; tools/node/README.md). Needs root.
