@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from connector_operator.callers import MOUNT_DIR, POLICY_KEY, VOLUME_NAME, callers_volume
 from connector_operator.settings import OperatorSettings
-from connector_operator.spec import ConnectorSpec, PipSource
+from connector_operator.spec import ConnectorSpec, PipSource, WorkloadOptions
 from connector_proxy.contract import API_VERSION, CONFIG_ENV_PREFIX, GROUP, KIND
 
 SERVICE_PORT = 7004
@@ -327,6 +327,19 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
     return container
 
 
+def _apply_workload_options(pod: dict[str, Any], options: WorkloadOptions) -> None:
+    """``spec.workload``: scheduling, identity and extra volumes. Every key is always written (empty when
+    unset), so a merge patch that drops an option from the spec removes it from the pod too."""
+    pod["serviceAccountName"] = options.service_account_name or "default"
+    pod["nodeSelector"] = dict(options.node_selector)
+    pod["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in options.tolerations]
+    pod["affinity"] = dict(options.affinity or {})
+    pod["imagePullSecrets"] = [{"name": ref.name} for ref in options.image_pull_secrets]
+    pod["volumes"] = [*pod["volumes"], *(dict(volume) for volume in options.volumes)]
+    mounts = [m.model_dump(by_alias=True, exclude_none=True) for m in options.volume_mounts]
+    pod["containers"][0]["volumeMounts"] = [*pod["containers"][0]["volumeMounts"], *mounts]
+
+
 def build_deployment(
     *,
     name: str,
@@ -362,6 +375,13 @@ def build_deployment(
         volumes.append({"name": "connectors", "emptyDir": {}})
     if settings.caller_auth:
         volumes.append(callers_volume(settings))
+    _apply_workload_options(pod, spec.workload)
+    template_labels = {**spec.workload.pod_labels, **labels(name)}
+    template_annotations = {
+        **spec.workload.pod_annotations,
+        SECRETS_HASH_ANNOTATION: secrets_hash,
+        "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -373,13 +393,7 @@ def build_deployment(
             # Keep the commands available during a rollout (e.g. after a Secret rotation).
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {
-                    "labels": labels(name),
-                    "annotations": {
-                        SECRETS_HASH_ANNOTATION: secrets_hash,
-                        "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
-                    },
-                },
+                "metadata": {"labels": template_labels, "annotations": template_annotations},
                 "spec": pod,
             },
         },

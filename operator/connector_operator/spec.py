@@ -305,6 +305,88 @@ class ResourceRequirements(_Model):
         return self
 
 
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"  # an optional DNS prefix
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+RESERVED_LABEL_PREFIXES = ("app.kubernetes.io/", "connectors.spiffworkflow.org/")
+RESERVED_VOLUMES = frozenset({"tmp", "connectors", "callers"})  # the workload's own (manifests, callers)
+RESERVED_MOUNT_PATHS = ("/tmp", "/connectors", "/etc/spiff-connector-callers")  # noqa: S108 - the workload's own
+VOLUME_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Metadata = dict[
+    Annotated[str, Field(max_length=317, pattern=LABEL_KEY_PATTERN)], Annotated[str, Field(max_length=4096)]
+]
+
+
+class Toleration(_Model):
+    key: str | None = Field(None, max_length=317)
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = Field(None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(None, ge=0)
+
+
+class LocalObjectReference(_Model):
+    name: SecretName
+
+
+class VolumeMount(_Model):
+    name: str = Field(min_length=1, max_length=63, pattern=VOLUME_NAME_PATTERN)
+    mount_path: str = Field(min_length=2, max_length=4096, pattern=r"^/")
+    read_only: bool = True
+    sub_path: str | None = Field(None, max_length=4096)
+
+
+class WorkloadOptions(_Model):
+    """Pod options of the workload (pip and image sources): scheduling, identity, extra volumes."""
+
+    service_account_name: SecretName | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict, max_length=64)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=64)
+    affinity: dict[str, Any] | None = None  # core/v1 Affinity, checked by the API server
+    pod_labels: Metadata = Field(default_factory=dict, max_length=64)
+    pod_annotations: Metadata = Field(default_factory=dict, max_length=64)
+    image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list, max_length=16)
+    volumes: list[dict[str, Any]] = Field(default_factory=list, max_length=32)  # core/v1 Volumes
+    volume_mounts: list[VolumeMount] = Field(default_factory=list, max_length=32)
+
+    @field_validator("pod_labels")
+    @classmethod
+    def _own_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key in labels:
+            if key.startswith(RESERVED_LABEL_PREFIXES):
+                raise ValueError(f"label {key} is the operator's own (prefixes {', '.join(RESERVED_LABEL_PREFIXES)})")
+        return labels
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_names(cls, volumes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen: set[str] = set()
+        for volume in volumes:
+            name = volume.get("name")
+            if not isinstance(name, str) or not re.fullmatch(VOLUME_NAME_PATTERN, name) or len(name) > 63:
+                raise ValueError("every volume needs a name (a DNS label)")
+            if name in RESERVED_VOLUMES:
+                raise ValueError(f"volume name {name} is the workload's own")
+            if name in seen:
+                raise ValueError(f"volume {name} is declared twice")
+            if len(volume) != 2:
+                raise ValueError(f"volume {name} must have exactly one source (configMap, secret, csi, ...)")
+            seen.add(name)
+        return volumes
+
+    @model_validator(mode="after")
+    def _mounts_of_declared_volumes(self) -> WorkloadOptions:
+        declared = {volume["name"] for volume in self.volumes}
+        for mount in self.volume_mounts:
+            if mount.name not in declared:
+                raise ValueError(f"volumeMounts: {mount.name} is not one of workload.volumes")
+            path = mount.mount_path.rstrip("/")
+            if any(path == reserved or path.startswith(reserved + "/") for reserved in RESERVED_MOUNT_PATHS):
+                raise ValueError(f"volumeMounts: {mount.mount_path} is the workload's own")
+        return self
+
+
 class ConnectorSpec(_Model):
     """``spec`` of a Connector; defaults as in the CRD."""
 
@@ -317,6 +399,7 @@ class ConnectorSpec(_Model):
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024)
     suspend: bool = False
     oauth: OAuthSettings | None = None
+    workload: WorkloadOptions = Field(default_factory=WorkloadOptions)
 
     @field_validator("config")
     @classmethod
@@ -330,9 +413,11 @@ class ConnectorSpec(_Model):
 
     @model_validator(mode="after")
     def _config_needs_workload(self) -> ConnectorSpec:
-        if self.source.url is not None and (self.config or self.config_from or self.oauth):
+        if self.source.url is not None and (
+            self.config or self.config_from or self.oauth or self.workload != WorkloadOptions()
+        ):
             raise ValueError(
-                "config, configFrom and oauth are not supported with source.url"
+                "config, configFrom, oauth and workload are not supported with source.url"
                 " (the federated proxy has its own configuration)"
             )
         return self

@@ -42,6 +42,11 @@ REJECTED_BY_SCHEMA: dict[str, dict[str, Any]] = {
     "unknown spec field": {"source": IMAGE, "replica": 2},
     "snake_case field": {"source": IMAGE, "timeout_seconds": 5},
     "secret name": {"source": IMAGE, "configFrom": [{"secretRef": {"name": "Not_A_Name"}}]},
+    "toleration operator": {"source": IMAGE, "workload": {"tolerations": [{"key": "k", "operator": "In"}]}},
+    "relative mount path": {"source": IMAGE, "workload": {"volumeMounts": [{"name": "ca", "mountPath": "etc/ca"}]}},
+    "volume without name": {"source": IMAGE, "workload": {"volumes": [{"configMap": {"name": "ca"}}]}},
+    "service account name": {"source": IMAGE, "workload": {"serviceAccountName": "Not_A_Name"}},
+    "unknown workload field": {"source": IMAGE, "workload": {"hostNetwork": True}},
 }
 
 REJECTED_BY_CEL: dict[str, dict[str, Any]] = {
@@ -79,5 +84,27 @@ ACCEPTED: dict[str, dict[str, Any]] = {
         "timeoutSeconds": 2.5,
         "concurrency": 1024,
         "suspend": True,
+    },
+    "full workload": {
+        "source": IMAGE,
+        "workload": {
+            "serviceAccountName": "crm-connector",
+            "nodeSelector": {"kubernetes.io/os": "linux"},
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "connectors", "effect": "NoSchedule"}],
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}
+                        ]
+                    }
+                }
+            },
+            "podLabels": {"team": "crm"},
+            "podAnnotations": {"example.com/owner": "crm"},
+            "imagePullSecrets": [{"name": "regcred"}],
+            "volumes": [{"name": "ca", "configMap": {"name": "corporate-ca"}}],
+            "volumeMounts": [{"name": "ca", "mountPath": "/etc/corporate-ca", "readOnly": True}],
+        },
     },
 }

@@ -263,6 +263,59 @@ def test_connector_names_of_an_image_source_are_checked(names: list[str]) -> Non
         ConnectorSpec.model_validate({"source": {"image": {"ref": "c:1", "connectors": names}}})
 
 
+def test_workload_options_reach_the_pod(settings: OperatorSettings) -> None:
+    from chart.connector_specs import ACCEPTED
+
+    raw = ACCEPTED["full workload"]
+    deployment = deployment_of(raw, settings)
+    template = deployment["spec"]["template"]
+    pod = template["spec"]
+    options = raw["workload"]
+    assert pod["serviceAccountName"] == "crm-connector"
+    assert pod["automountServiceAccountToken"] is False  # the identity, not an API token
+    assert pod["nodeSelector"] == options["nodeSelector"]
+    assert pod["tolerations"] == options["tolerations"]
+    assert pod["affinity"] == options["affinity"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert {"name": "ca", "configMap": {"name": "corporate-ca"}} in pod["volumes"]
+    assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]  # the workload's own stay
+    assert {"name": "ca", "mountPath": "/etc/corporate-ca", "readOnly": True} in main_container(deployment)[
+        "volumeMounts"
+    ]
+    assert template["metadata"]["labels"]["team"] == "crm"
+    assert template["metadata"]["labels"]["app.kubernetes.io/instance"] == deployment["metadata"]["name"].removeprefix(
+        "connector-"
+    )
+    assert template["metadata"]["annotations"]["example.com/owner"] == "crm"
+    kubernetes_validate.validate(copy.deepcopy(deployment), K8S_VERSION, strict=True)
+
+
+def test_without_workload_options_every_key_is_still_written(settings: OperatorSettings) -> None:
+    """So that a merge patch removing an option from the spec removes it from the pod."""
+    pod = deployment_of(IMAGE_SPEC, settings)["spec"]["template"]["spec"]
+    assert (pod["serviceAccountName"], pod["nodeSelector"], pod["tolerations"]) == ("default", {}, [])
+    assert (pod["affinity"], pod["imagePullSecrets"]) == ({}, [])
+
+
+@pytest.mark.parametrize(
+    ("workload", "message"),
+    [
+        ({"podLabels": {"app.kubernetes.io/name": "x"}}, "is the operator's own"),
+        ({"volumes": [{"name": "tmp", "emptyDir": {}}]}, "volume name tmp is the workload's own"),
+        ({"volumes": [{"name": "a", "emptyDir": {}}, {"name": "a", "emptyDir": {}}]}, "volume a is declared twice"),
+        ({"volumes": [{"name": "a"}]}, "exactly one source"),
+        ({"volumeMounts": [{"name": "b", "mountPath": "/b"}]}, "b is not one of workload.volumes"),
+        (
+            {"volumes": [{"name": "a", "emptyDir": {}}], "volumeMounts": [{"name": "a", "mountPath": "/tmp/x"}]},
+            "/tmp/x is the workload's own",
+        ),
+    ],
+)
+def test_workload_options_the_operator_refuses(workload: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ConnectorSpec.model_validate({"source": {"image": {"ref": "c:1"}}, "workload": workload})
+
+
 def test_probes_and_resources(settings: OperatorSettings) -> None:
     deployment = deployment_of(PIP_SPEC, settings)
     main = main_container(deployment)

@@ -39,7 +39,10 @@ def rejection(spec: Any) -> str:
 def test_pip_example() -> None:
     spec = parse_spec(example_spec("pip"))
     assert spec.source_kind == "pip"
-    assert spec.source.pip is not None and spec.source.pip.requirements == ["connector-xero>=0.1,<1"]
+    assert spec.source.pip is not None
+    assert spec.source.pip.requirements == [
+        "connector-xero @ git+https://github.com/sartography/connector-xero.git@main"
+    ]
     assert spec.referenced_secrets() == frozenset({"xero-oauth"})
     assert [entry.name for entry in spec.config] == ["XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "XERO_SCOPES"]
     assert (spec.replicas, spec.timeout_seconds, spec.concurrency, spec.suspend) == (2, 40.0, 16, False)
@@ -249,7 +252,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "url with config",
         {"source": URL, "config": [{"name": "A", "value": "v"}]},
-        "spec: config, configFrom and oauth are not supported with source.url",
+        "spec: config, configFrom, oauth and workload are not supported with source.url",
     ),
     (
         "config name",
