@@ -327,13 +327,39 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
     return container
 
 
+_TERMS = ("requiredDuringSchedulingIgnoredDuringExecution", "preferredDuringSchedulingIgnoredDuringExecution")
+_AFFINITY_KEYS = {"nodeAffinity": _TERMS, "podAffinity": _TERMS, "podAntiAffinity": _TERMS}
+WORKLOAD_KEYS_ANNOTATION = "connectors.spiffworkflow.org/workload-keys"
+
+
+def _affinity(given: dict[str, Any] | None) -> dict[str, Any]:
+    """The affinity with every field a merge patch would otherwise keep written out (null when unset):
+    below them everything is lists, which a merge patch replaces whole."""
+    affinity: dict[str, Any] = {}
+    for kind, fields in _AFFINITY_KEYS.items():
+        value = (given or {}).get(kind)
+        affinity[kind] = {field: value.get(field) for field in fields} if isinstance(value, dict) else None
+    return affinity
+
+
+def _workload_keys(options: WorkloadOptions) -> dict[str, list[str]]:
+    """The map keys ``spec.workload`` writes: the next apply nulls those no longer there."""
+    return {
+        "labels": sorted(options.pod_labels),
+        "annotations": sorted(options.pod_annotations),
+        "nodeSelector": sorted(options.node_selector),
+    }
+
+
 def _apply_workload_options(pod: dict[str, Any], options: WorkloadOptions) -> None:
-    """``spec.workload``: scheduling, identity and extra volumes. Every key is always written (empty when
-    unset), so a merge patch that drops an option from the spec removes it from the pod too."""
+    """``spec.workload``: scheduling, identity and extra volumes. Every field is written (empty or null
+    when unset), so a merge patch that drops an option from the spec removes it from the pod too; keys
+    of maps (nodeSelector, pod labels and annotations) dropped since the last apply are nulled by
+    :func:`without_dropped_keys`."""
     pod["serviceAccountName"] = options.service_account_name or "default"
     pod["nodeSelector"] = dict(options.node_selector)
     pod["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in options.tolerations]
-    pod["affinity"] = dict(options.affinity or {})
+    pod["affinity"] = _affinity(options.affinity)
     pod["imagePullSecrets"] = [{"name": ref.name} for ref in options.image_pull_secrets]
     pod["volumes"] = [*pod["volumes"], *(dict(volume) for volume in options.volumes)]
     mounts = [m.model_dump(by_alias=True, exclude_none=True) for m in options.volume_mounts]
@@ -381,6 +407,7 @@ def build_deployment(
         **spec.workload.pod_annotations,
         SECRETS_HASH_ANNOTATION: secrets_hash,
         "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
+        WORKLOAD_KEYS_ANNOTATION: json.dumps(_workload_keys(spec.workload), separators=(",", ":")),
     }
     return {
         "apiVersion": "apps/v1",
@@ -398,6 +425,29 @@ def build_deployment(
             },
         },
     }
+
+
+def without_dropped_keys(desired: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """``desired`` with null for each key ``spec.workload`` wrote into ``current`` (the Deployment as it
+    is) and no longer gives: a merge patch keeps map keys it is not told to remove."""
+    if current is None:
+        return desired
+    template = (current.get("spec") or {}).get("template") or {}
+    try:
+        written = json.loads(((template.get("metadata") or {}).get("annotations") or {})[WORKLOAD_KEYS_ANNOTATION])
+    except (KeyError, TypeError, ValueError):
+        return desired
+    new_template = desired["spec"]["template"]
+    targets = {
+        "labels": new_template["metadata"]["labels"],
+        "annotations": new_template["metadata"]["annotations"],
+        "nodeSelector": new_template["spec"]["nodeSelector"],
+    }
+    for field, target in targets.items():
+        for key in written.get(field, []):
+            if isinstance(key, str) and key not in target:
+                target[key] = None
+    return desired
 
 
 def build_service(

@@ -18,7 +18,14 @@ from connector_operator.callers import CallerKeys, CallerKeysUnavailable, build_
 from connector_operator.conditions import Condition, merge_conditions
 from connector_operator.discovery import Catalog, DiscoveryError, discover
 from connector_operator.kube import Kube
-from connector_operator.manifests import build_deployment, build_service, endpoint_for, secrets_hash, workload_name
+from connector_operator.manifests import (
+    build_deployment,
+    build_service,
+    endpoint_for,
+    secrets_hash,
+    without_dropped_keys,
+    workload_name,
+)
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
 from connector_proxy.contract import Claim, lost_commands
@@ -173,11 +180,11 @@ async def reconcile(
                     services, ref, [valid, Condition(cond.READY, False, "CallerKeysUnavailable", message)], base
                 )
                 raise RetryLater(message, backoff(retry)) from None
-        await services.kube.apply_deployment(
-            build_deployment(
-                name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings, secrets_hash=digest
-            )
+        desired = build_deployment(
+            name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings, secrets_hash=digest
         )
+        current = await services.kube.get_deployment(ref.namespace, workload_name(ref.name))
+        await services.kube.apply_deployment(without_dropped_keys(desired, current))
         await services.kube.apply_service(
             build_service(name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings)
         )

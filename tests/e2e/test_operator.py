@@ -150,6 +150,37 @@ async def test_secret_rotation_rolls_the_workload(kube: RealCluster, operators: 
     assert await until(changed) != first
 
 
+async def test_workload_options_follow_the_spec_removals_included(kube: RealCluster, operators: Operators) -> None:
+    """A merge patch keeps map keys it is not told to remove: the operator nulls the ones dropped."""
+    await operators.start()
+    source = {"image": {"ref": "registry.example/conn@sha256:" + "b" * 64}}
+    workload = {
+        "nodeSelector": {"zone": "a", "disk": "ssd"},
+        "podLabels": {"team": "crm", "tier": "gold"},
+        "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}},
+    }  # fmt: skip
+    await kube.create(conn(kube, "opts", source, workload=workload))
+
+    async def pod_spec(check: Any) -> dict[str, Any] | None:
+        deployment = await deployment_of(kube, "opts")
+        template = (deployment or {}).get("spec", {}).get("template", {})
+        return template if template and check(template) else None
+
+    first = await until(lambda: pod_spec(lambda t: t["spec"].get("nodeSelector") == workload["nodeSelector"]))
+    assert first["metadata"]["labels"]["tier"] == "gold"
+    assert first["spec"]["tolerations"] == workload["tolerations"]
+    assert "podAntiAffinity" in first["spec"]["affinity"]
+    reduced = {"nodeSelector": {"zone": "a"}, "podLabels": {"team": "crm"}}
+    await kube.patch(API_VERSION, KIND, kube.namespace, "opts", {"spec": {"workload": None}})
+    await kube.patch(API_VERSION, KIND, kube.namespace, "opts", {"spec": {"workload": reduced}})
+    after = await until(lambda: pod_spec(lambda t: t["spec"].get("nodeSelector") == {"zone": "a"}))
+    assert "tier" not in after["metadata"]["labels"] and after["metadata"]["labels"]["team"] == "crm"
+    assert not after["spec"].get("tolerations")
+    assert not after["spec"].get("affinity")
+
+
 async def test_suspend_scales_to_zero_and_withdraws_commands(kube: RealCluster, operators: Operators) -> None:
     await operators.start()
     await kube.create(conn(kube, "sus", {"pip": {"requirements": ["connector-example"]}}))

@@ -20,6 +20,7 @@ from connector_operator.manifests import (
     owner_reference,
     secrets_hash,
     selector_labels,
+    without_dropped_keys,
     workload_name,
 )
 from connector_operator.settings import OperatorSettings
@@ -275,7 +276,15 @@ def test_workload_options_reach_the_pod(settings: OperatorSettings) -> None:
     assert pod["automountServiceAccountToken"] is False  # the identity, not an API token
     assert pod["nodeSelector"] == options["nodeSelector"]
     assert pod["tolerations"] == options["tolerations"]
-    assert pod["affinity"] == options["affinity"]
+    required = options["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert pod["affinity"] == {  # every field written: null or whole lists, which a merge patch replaces
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": required,
+            "preferredDuringSchedulingIgnoredDuringExecution": None,
+        },
+        "podAffinity": None,
+        "podAntiAffinity": None,
+    }
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
     assert {"name": "ca", "configMap": {"name": "corporate-ca"}} in pod["volumes"]
     assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]  # the workload's own stay
@@ -294,7 +303,26 @@ def test_without_workload_options_every_key_is_still_written(settings: OperatorS
     """So that a merge patch removing an option from the spec removes it from the pod."""
     pod = deployment_of(IMAGE_SPEC, settings)["spec"]["template"]["spec"]
     assert (pod["serviceAccountName"], pod["nodeSelector"], pod["tolerations"]) == ("default", {}, [])
-    assert (pod["affinity"], pod["imagePullSecrets"]) == ({}, [])
+    assert pod["imagePullSecrets"] == []
+    assert pod["affinity"] == {"nodeAffinity": None, "podAffinity": None, "podAntiAffinity": None}
+
+
+def test_map_keys_dropped_from_the_spec_are_removed_by_the_next_patch(settings: OperatorSettings) -> None:
+    before = copy.deepcopy(IMAGE_SPEC)
+    before["workload"] = {"nodeSelector": {"a": "1", "b": "2"}, "podLabels": {"team": "x", "tier": "y"}}
+    current = deployment_of(before, settings)
+    after = copy.deepcopy(IMAGE_SPEC)
+    after["workload"] = {"nodeSelector": {"a": "1"}, "podLabels": {"team": "x"}}
+    patch = without_dropped_keys(deployment_of(after, settings), current)
+    template = patch["spec"]["template"]
+    assert template["spec"]["nodeSelector"] == {"a": "1", "b": None}
+    assert template["metadata"]["labels"]["tier"] is None and template["metadata"]["labels"]["team"] == "x"
+    untouched = deployment_of(after, settings)
+    assert without_dropped_keys(copy.deepcopy(untouched), None) == untouched  # nothing yet: a create
+    foreign = copy.deepcopy(current)
+    foreign["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = "now"
+    patched = without_dropped_keys(deployment_of(after, settings), foreign)
+    assert "kubectl.kubernetes.io/restartedAt" not in patched["spec"]["template"]["metadata"]["annotations"]
 
 
 @pytest.mark.parametrize(
