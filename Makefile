@@ -42,10 +42,11 @@ k8s:
 	tools/k8s/build.sh --with kubectl,kubelet,kube-scheduler,kube-proxy
 
 # Debian packages the tests use (root installs them): the PostgreSQL server binaries the PostgreSQL
-# connector's tests start, and curl, which the README's commands use (tests/docs runs them).
+# connector's tests start, curl, which the README's commands use (tests/docs runs them), and
+# chromium, the headless browser that renders /docs and /redoc offline (tests/proxy/routers).
 test-packages:
 	tools/postgres/install.sh
-	tools/apt-ensure.sh curl
+	tools/apt-ensure.sh curl chromium
 
 # The project image from the Dockerfile (podman/buildah from Debian; a stand-in base image where no
 # registry is reachable; tools/node/README.md). Needs root.

@@ -32,6 +32,7 @@ from connector_proxy.metrics_port import MetricsPort
 from connector_proxy.paths import NormalisedPaths
 from connector_proxy.registry import Registry
 from connector_proxy.routers import auth, catalog, do, health
+from connector_proxy.routers.docs import install_docs
 from connector_proxy.secret_files import MountedKey
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
@@ -221,6 +222,8 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # routers.docs serves both pages with local assets
+        redoc_url=None,
     )
     app.state.proxy = state
     app.state.settings = settings
@@ -228,4 +231,5 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     app.include_router(catalog.router)
     app.include_router(do.router)
     app.include_router(auth.router)
+    install_docs(app)
     return app
