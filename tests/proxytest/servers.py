@@ -38,3 +38,38 @@ def serve_in_thread(app: Any, *, startup_timeout: float = 15.0) -> Iterator[str]
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@contextmanager
+def silent_port(receive_buffer: int | None = None) -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections and never reads from nor writes to them (with a small
+    ``receive_buffer``, a large upload stalls); yields the port, closes everything on exit."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if receive_buffer is not None:  # inherited by accepted connections
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    port: int = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in accepted:
+            conn.close()
+        listener.close()

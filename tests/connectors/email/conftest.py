@@ -20,30 +20,24 @@ by nothing else.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import email.policy
-import ipaddress
 import socket
 import socketserver
-import ssl
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from proxytest import servers
 from proxytest.servers import free_port
+from proxytest.tls import Certificate, self_signed_certificate
 from spiff_connector_email.commands import send_email
 from spiff_connector_sdk import Context, Result
 
@@ -131,53 +125,16 @@ def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism:
     return AuthResult(success=False, handled=False, message=f"535 5.7.8 Bad credentials: {given} is wrong")
 
 
-@dataclass(frozen=True)
-class Certificate:
-    """A self-signed server certificate: its PEM file, PEM text and a server context using it."""
-
-    cert_file: Path
-    pem: str
-    server_context: ssl.SSLContext
-
-
-def make_certificate(directory: Path) -> Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(pem)
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return Certificate(cert_file=cert_file, pem=pem.decode(), server_context=context)
-
-
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     """The test servers' certificate."""
-    return make_certificate(tmp_path_factory.mktemp("smtp-tls"))
+    return self_signed_certificate(tmp_path_factory.mktemp("smtp-tls"))
 
 
 @pytest.fixture(scope="session")
 def other_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     """A certificate of no test server: trusting it trusts none of them."""
-    return make_certificate(tmp_path_factory.mktemp("other-tls"))
+    return self_signed_certificate(tmp_path_factory.mktemp("other-tls"))
 
 
 @dataclass(frozen=True)
@@ -352,33 +309,8 @@ def closed_port() -> int:
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """A port on 127.0.0.1 that accepts connections and never sends a byte (no SMTP greeting)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.05)
-    port: int = listener.getsockname()[1]
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    with servers.silent_port() as port:
         yield port
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in accepted:
-            conn.close()
-        listener.close()
 
 
 @pytest.fixture

@@ -36,9 +36,7 @@ self-signed certificate).
 
 from __future__ import annotations
 
-import datetime
 import gzip
-import ipaddress
 import json
 import socket
 import ssl
@@ -49,18 +47,15 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import xmltodict
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from proxytest.servers import silent_port
+from proxytest.tls import self_signed_certificate
 from spiff_connector_http.client import aclose_loop_client
 from spiff_connector_sdk import Context
 
@@ -293,36 +288,10 @@ class _running:
         self.thread.join(timeout=5)
 
 
-def _self_signed(directory: Path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate for 127.0.0.1 (trusted by no client)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return context
-
-
 @pytest.fixture(scope="session")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The same routes over HTTPS, with a self-signed certificate."""
-    with _running(RecordingServer(tls=_self_signed(tmp_path_factory.mktemp("tls")))) as live:
+    with _running(RecordingServer(tls=self_signed_certificate(tmp_path_factory.mktemp("tls")).server_context)) as live:
         live.base = live.base.replace("http://", "https://")
         yield live
 
@@ -383,34 +352,8 @@ def full_backlog_port() -> Iterator[int]:
 @pytest.fixture
 def deaf_port() -> Iterator[int]:
     """A port on 127.0.0.1 that accepts connections and never reads from them (a large upload stalls)."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # inherited by accepted connections
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    listener.settimeout(0.05)
-    port: int = listener.getsockname()[1]
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    with silent_port(receive_buffer=4096) as port:
         yield port
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for conn in accepted:
-            conn.close()
-        listener.close()
 
 
 @dataclass(frozen=True)
