@@ -148,23 +148,14 @@ async def _rollback(connection: Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-async def _pipeline(connection: Connection, work: Sequence[tuple[Query, Parameters]]) -> list[AsyncCursor[Any]]:
-    """Send ``work`` in one round trip; the cursor of each item. A ``psycopg.Error`` names the failed item in
-    ``failed_at`` (the server skipped the ones after it)."""
-    cursors = [connection.cursor() for _ in work]
-    try:
-        async with connection.pipeline():
-            for cursor, (query, parameters) in zip(cursors, work, strict=True):
-                await cursor.execute(query, bind(parameters))
-    except psycopg.Error as error:
-        error.add_note(str(next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors))))
-        raise
-    return cursors
-
-
-def _failed_at(error: psycopg.Error) -> int | None:
-    notes = getattr(error, "__notes__", [])
-    return int(notes[-1]) if notes and notes[-1].isdigit() else None
+async def _pipeline(
+    connection: Connection, cursors: Sequence[AsyncCursor[Any]], work: Sequence[tuple[Query, Parameters]]
+) -> None:
+    """Send ``work`` in one round trip, each item on its cursor. When one fails the server skips the rest:
+    the failed item is the first cursor without a result."""
+    async with connection.pipeline():
+        for cursor, (query, parameters) in zip(cursors, work, strict=True):
+            await cursor.execute(query, bind(parameters))
 
 
 async def _run(
@@ -189,18 +180,19 @@ async def _run(
     ]
     work = [*setup, *statements, *([(_COMMIT, None)] if read_only else [])]
     async with _connection(settings) as connection:
+        cursors = [connection.cursor() for _ in work]
         try:
-            cursors = await _pipeline(connection, work)
+            await _pipeline(connection, cursors, work)
             results = [await _result(connection, cursor, limits) for cursor in cursors[len(setup) :][: len(statements)]]
             if not read_only:
                 await connection.execute(_COMMIT)
         except psycopg.Error as error:
             await _rollback(connection)
-            failed = _failed_at(error)
-            statement = failed - len(setup) if failed is not None else None
-            if statement is not None and not (numbered and 0 <= statement < len(statements)):
-                statement = None
-            raise errors.database_error(error, scrub=settings.secrets, statement=statement) from None
+            # The first cursor without a result; none (a failed COMMIT) is past the statements.
+            failed = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), len(cursors))
+            statement = failed - len(setup)
+            named = statement if numbered and 0 <= statement < len(statements) else None
+            raise errors.database_error(error, scrub=settings.secrets, statement=named) from None
         except CommandError:
             await _rollback(connection)
             raise
