@@ -26,7 +26,7 @@ from connector_proxy.kubernetes.recheck import RecheckNotifier
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.live_openapi import CommandShape, live_document
-from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
+from connector_proxy.loading.embedded import EmbeddedConnectors, load_configured
 from connector_proxy.logging_setup import install_log_redaction
 from connector_proxy.metrics_port import MetricsPort
 from connector_proxy.paths import NormalisedPaths
@@ -170,13 +170,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     install_log_redaction()
     if embedded is None:
         embedded = (
-            load_embedded(
-                connector_paths=settings.connector_paths,
-                disabled=settings.disabled_connectors,
-                only=settings.only_connectors,
-                prefer_community=settings.prefer_community,
-                paths_only=settings.connector_paths_only,
-            )
+            load_configured(settings)
             if settings.embedded_enabled
             else EmbeddedConnectors(registry=Registry.empty(), connectors=())
         )

@@ -19,22 +19,11 @@ from typing import Any
 import orjson
 
 from connector_proxy.cli.settings_errors import settings_or_exit
-from connector_proxy.loading.embedded import EmbeddedConnectors, load_embedded
+from connector_proxy.loading.embedded import EmbeddedConnectors, load_configured
 from connector_proxy.settings import Settings
 
 FAILED = 1
 _DESCRIPTION_MIN = 20
-
-
-def load(settings: Settings) -> EmbeddedConnectors:
-    """The connector packages ``serve`` would load here."""
-    return load_embedded(
-        connector_paths=settings.connector_paths,
-        disabled=settings.disabled_connectors,
-        only=settings.only_connectors,
-        prefer_community=settings.prefer_community,
-        paths_only=settings.connector_paths_only,
-    )
 
 
 def catalog(embedded: EmbeddedConnectors) -> list[dict[str, Any]]:
@@ -62,7 +51,7 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
 
 
 def commands(args: argparse.Namespace) -> int:
-    entries = catalog(load(settings_or_exit(Settings, "CONNECTOR_PROXY_")))
+    entries = catalog(load_configured(settings_or_exit(Settings, "CONNECTOR_PROXY_")))
     if args.json:
         print(json.dumps(entries, indent=2, ensure_ascii=False))
         return 0
@@ -83,7 +72,7 @@ def _rule_text(schema: dict[str, Any]) -> str:
 
 
 def describe(args: argparse.Namespace) -> int:
-    entries = {e["id"]: e for e in catalog(load(settings_or_exit(Settings, "CONNECTOR_PROXY_")))}
+    entries = {e["id"]: e for e in catalog(load_configured(settings_or_exit(Settings, "CONNECTOR_PROXY_")))}
     entry = entries.get(args.id)
     if entry is None:
         close = difflib.get_close_matches(args.id, list(entries), n=3)
@@ -113,7 +102,7 @@ def describe(args: argparse.Namespace) -> int:
 
 def check(args: argparse.Namespace) -> int:
     settings = settings_or_exit(Settings, "CONNECTOR_PROXY_")
-    embedded = load(settings)
+    embedded = load_configured(settings)
     registry = embedded.registry
     connectors = sorted({command.connector for command in registry.commands.values()})
     print(

@@ -12,6 +12,7 @@ from connector_proxy.loading.community import PLUGIN_PREFIX, community_package_n
 from connector_proxy.loading.results import LoadResult
 from connector_proxy.loading.sdk import load_sdk_connector, load_sdk_connectors, sdk_entry_points
 from connector_proxy.registry import Registry, SourceChoice
+from connector_proxy.settings import Settings
 from spiff_connector_sdk import Connector
 
 logger = logging.getLogger(__name__)
@@ -115,3 +116,14 @@ def load_embedded(
         },
     )
     return EmbeddedConnectors(registry=registry, connectors=tuple(kept))
+
+
+def load_configured(settings: Settings) -> EmbeddedConnectors:
+    """The connector packages ``settings`` say to load here (paths, disabled, only, prefer-community)."""
+    return load_embedded(
+        connector_paths=settings.connector_paths,
+        disabled=settings.disabled_connectors,
+        only=settings.only_connectors,
+        prefer_community=settings.prefer_community,
+        paths_only=settings.connector_paths_only,
+    )
