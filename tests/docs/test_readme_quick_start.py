@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from proxytest.serve_process import proxy_environment
 from proxytest.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,8 +48,9 @@ def test_the_quick_start_has_the_two_commands_and_a_try_it_block() -> None:
 def served() -> Iterator[str]:
     """``make serve`` from the README, on a free port; its base URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
-    env.update(CONNECTOR_PROXY_PORT=str(port), CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_LOG_LEVEL="WARNING")
+    env = proxy_environment(
+        CONNECTOR_PROXY_PORT=str(port), CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_LOG_LEVEL="WARNING"
+    )
     process = subprocess.Popen(["make", "--no-print-directory", "serve"], cwd=ROOT, env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from proxytest.serve_process import proxy_environment
 from proxytest.servers import free_port
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
-    env.update(extra)
-    return env
 
 
 @contextmanager
@@ -54,10 +48,12 @@ def wait_live(url: str, process: subprocess.Popen[str], budget: float = 30.0) ->
     pytest.fail("proxy did not become live")
 
 
-def test_serve_starts_with_bundled_connectors_and_settings_from_env() -> None:
+def test_serve_starts_with_bundled_connectors_and_settings_fromproxy_environment() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _env(CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_PORT=str(port), CONNECTOR_PROXY_API_KEY="cli-key")
+    env = proxy_environment(
+        CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_PORT=str(port), CONNECTOR_PROXY_API_KEY="cli-key"
+    )
     with running(env) as process:
         wait_live(url, process)
         assert httpx.get(f"{url}/v1/commands").status_code == 401
@@ -78,7 +74,7 @@ def test_serve_starts_with_bundled_connectors_and_settings_from_env() -> None:
 def test_bad_settings_stop_start_up_with_a_clear_message(name: str, value: str, expected: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "connector_proxy", "serve"],
-        env=_env(**{name: value}),
+        env=proxy_environment(**{name: value}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -91,7 +87,7 @@ def test_bad_settings_stop_start_up_with_a_clear_message(name: str, value: str, 
 def _worker_output(level: str) -> list[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _env(
+    env = proxy_environment(
         CONNECTOR_PROXY_HOST="127.0.0.1",
         CONNECTOR_PROXY_PORT=str(port),
         CONNECTOR_PROXY_WORKERS="2",
@@ -118,7 +114,7 @@ def test_every_worker_logs_in_the_configured_format_and_level() -> None:
 def test_request_lines_are_logged_only_with_access_log(access_log: bool) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _env(CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_PORT=str(port))
+    env = proxy_environment(CONNECTOR_PROXY_HOST="127.0.0.1", CONNECTOR_PROXY_PORT=str(port))
     with running(env, ["--access-log"] if access_log else []) as process:
         wait_live(url, process)
         for _ in range(3):

@@ -42,10 +42,29 @@ class Proxy:
         pytest.fail(f"the catalog never changed as expected; last seen {sorted(seen)}")
 
 
+def proxy_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without its ``CONNECTOR_PROXY_*`` settings, plus ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
+    env.update(variables)
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, **variables: str) -> subprocess.CompletedProcess[str]:
+    """``connector-proxy <args>`` as a subprocess with ``variables`` as its only settings; its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "connector_proxy", *args],
+        env=proxy_environment(**variables),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @contextmanager
 def serving(site: Path, **variables: str) -> Iterator[Proxy]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
+    env = proxy_environment()
     env.update(
         CONNECTOR_PROXY_HOST="127.0.0.1",
         CONNECTOR_PROXY_PORT=str(port),

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from connector_proxy.cli.do_verb import UsageError, parameters, request_body
+from proxytest.serve_process import run_cli
 from proxytest.servers import serve_in_thread
 
 
@@ -32,15 +31,8 @@ def upstream() -> Iterator[str]:
         yield url
 
 
-def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
-    return subprocess.run(
-        [sys.executable, "-m", "connector_proxy", "do", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def cli(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("do", *args, **variables)
 
 
 def test_a_command_runs_and_prints_its_envelope(upstream: str) -> None:

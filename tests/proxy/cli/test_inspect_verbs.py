@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from conftest import ProxyFactory
+from proxytest.serve_process import run_cli
 
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
-    env.update(extra)
-    return env
-
-
-def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "connector_proxy", *args], env=_env(**env), capture_output=True, text=True, timeout=120
-    )
+cli = run_cli
 
 
 def test_version() -> None:

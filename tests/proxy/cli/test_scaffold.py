@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from proxytest.serve_process import proxy_environment
+
 
 def _run(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
     return subprocess.run(
-        [sys.executable, *args], env={**clean, **env}, cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, *args], env=proxy_environment(**env), cwd=cwd, capture_output=True, text=True, timeout=300
     )
 
 

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
-    env.update(extra)
-    return env
+from proxytest.serve_process import run_cli
 
 
 @pytest.mark.parametrize(
@@ -28,13 +20,7 @@ def _env(**extra: str) -> dict[str, str]:
 )
 @pytest.mark.parametrize("command", [["serve"], ["commands"], ["check"], ["do", "http/GetRequestV2", "url=x"]])
 def test_bad_settings_exit_2_naming_the_variable(name: str, value: str, message: str, command: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "connector_proxy", *command],
-        env=_env(**{name: value}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli(*command, **{name: value})
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("connector-proxy: invalid settings:\n")
     assert message in result.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import httpx
 
 from connector_proxy.serving.source_watch import source_directories
 from proxytest.paths import ROOT
+from proxytest.serve_process import proxy_environment
 from proxytest.servers import free_port
 
 COMMAND = '''
@@ -63,8 +63,7 @@ def test_a_changed_source_is_served_after_a_graceful_reload(tmp_path: Path) -> N
     commands = _package(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_PROXY_")}
-    env.update(
+    env = proxy_environment(
         CONNECTOR_PROXY_HOST="127.0.0.1",
         CONNECTOR_PROXY_PORT=str(port),
         CONNECTOR_PROXY_CONNECTOR_PATHS=json.dumps([str(tmp_path)]),
