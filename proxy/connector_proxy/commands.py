@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from connector_proxy.binding import bind_parameters
+from connector_proxy.connector_config import ConfigCheck
 from connector_proxy.constraints import Constraint, constraints_of, problems
 from connector_proxy.docstrings import class_docstring
 from connector_proxy.errors import DispatchError, ErrorCode
@@ -166,7 +167,10 @@ def _validation_message(command_id: str, error: ValidationError) -> str:
 
 @dataclass(frozen=True)
 class SdkCommand:
-    """A command declared with the SDK: ``func(ctx, **params)`` returning a ``Result``."""
+    """A command declared with the SDK: ``func(ctx, **params)`` returning a ``Result``.
+
+    ``config``: its connector's typed configuration, when the connector declares a model; while
+    that is invalid, every call is refused with ``connector_misconfigured``."""
 
     id: str
     connector: str
@@ -175,9 +179,10 @@ class SdkCommand:
     model: type[BaseModel] = field(repr=False)
     is_async: bool = False
     constraints: tuple[Constraint, ...] = field(default=(), repr=False)
+    config: ConfigCheck | None = field(default=None, repr=False)
 
     @classmethod
-    def from_spec(cls, connector: str, spec: CommandSpec) -> SdkCommand:
+    def from_spec(cls, connector: str, spec: CommandSpec, config: ConfigCheck | None = None) -> SdkCommand:
         command_id = f"{connector}/{spec.name}"
         signature = describe_function_parameters(spec.func)
         return cls(
@@ -188,6 +193,7 @@ class SdkCommand:
             model=_validation_model(command_id, spec.func),
             is_async=inspect.iscoroutinefunction(spec.func),
             constraints=constraints_of(signature.parameters),
+            config=config,
         )
 
     @property
@@ -216,6 +222,8 @@ class SdkCommand:
         return values
 
     async def run(self, body: bytes, runtime: Runtime) -> Outcome:
+        if self.config is not None and not self.config.valid:
+            raise self.config.refusal(self.id)
         invocation = parse_invocation(body)
         kwargs = self._validated(bind_parameters(self.id, self.signature, invocation.params))
         ctx = Context(
@@ -225,6 +233,7 @@ class SdkCommand:
             process_instance_id=invocation.process_instance_id,
             process_model_identifier=invocation.process_model_identifier,
             task_id=invocation.task_id,
+            typed_config=self.config.instance if self.config is not None else None,
         )
         func = self.spec.func
 

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     INVALID_COMMAND_RESULT = "invalid_command_result"
     CONNECTOR_UNAVAILABLE = "connector_unavailable"
     CONNECTOR_TIMEOUT = "connector_timeout"
+    CONNECTOR_MISCONFIGURED = "connector_misconfigured"
 
 
 class DispatchError(Exception):

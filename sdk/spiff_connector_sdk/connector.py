@@ -142,10 +142,23 @@ class AuthSpec:
 class Connector:
     """A named group of commands, exposed to the proxy via an entry point."""
 
-    def __init__(self, name: str, *, description: str | None = None, lifespan: Lifespan | None = None):
+    def __init__(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        lifespan: Lifespan | None = None,
+        config: type[Any] | None = None,
+    ):
+        """``config``: the connector's configuration as a model (a pydantic model or a dataclass;
+        its field names, or their aliases, are the config keys). The proxy validates the
+        config mapping against it when it loads the connector and reports what is missing or
+        invalid (in ``/v1/status`` and ``connector-proxy check``) instead of failing the first
+        call; commands read the validated instance with :meth:`Context.config_as`."""
         self.name = _check_name("connector", name)
         self.description = description
         self.lifespan = lifespan
+        self.config_model = config
         self.commands: dict[str, CommandSpec] = {}
         self.auths: dict[str, AuthSpec] = {}
 

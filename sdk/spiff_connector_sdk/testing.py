@@ -72,9 +72,10 @@ async def acall(
     from connector_proxy.registry import Registry
     from connector_proxy.settings import Settings
 
-    loaded = load_sdk_connector(connector)
-    if loaded.problems:
-        raise ValueError("the proxy cannot load this connector: " + "; ".join(loaded.problems))
+    loaded = load_sdk_connector(connector, config)
+    broken = [problem for problem in loaded.problems if problem not in loaded.config_problems]
+    if broken:  # invalid config is not among them: the call answers connector_misconfigured
+        raise ValueError("the proxy cannot load this connector: " + "; ".join(broken))
     embedded = EmbeddedConnectors(registry=Registry.build(loaded.commands, loaded.auths), connectors=(connector,))
     app = create_app(Settings(config=dict(config or {}), kubernetes=False), embedded=embedded)
     body: dict[str, Any] = dict(params or {})

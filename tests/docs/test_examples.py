@@ -1,5 +1,6 @@
 """Every Python example in the docs runs as written: a page's blocks in order, in one fresh
-namespace per page (a later block may use what an earlier one defined, as a reader would)."""
+namespace per page (a later block may use what an earlier one defined, as a reader would), and
+without this module's `from __future__` imports."""
 
 from __future__ import annotations
 
@@ -27,4 +28,4 @@ def test_examples_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "docs_example"}
     for index, source in enumerate(EXAMPLES[page]):
-        exec(compile(source, f"<{page} example {index}>", "exec"), namespace)
+        exec(compile(source, f"<{page} example {index}>", "exec", dont_inherit=True), namespace)

@@ -28,7 +28,7 @@ version = "0.1.0"
 description = "{title} connector for spiff-arena, served by connector-proxy"
 readme = "README.md"
 requires-python = ">=3.11"
-dependencies = ["spiff-connector-sdk"]
+dependencies = ["spiff-connector-sdk", "pydantic>=2"]
 
 [project.optional-dependencies]
 # spiff_connector_sdk.testing runs the proxy's own code: the tests need the proxy installed.
@@ -49,9 +49,21 @@ MODULE = '''\
 
 from typing import Annotated
 
-from spiff_connector_sdk import CommandError, Connector, Context, Param, Result
+from pydantic import BaseModel, ConfigDict, Field
 
-connector = Connector("{name}", description="{title}: replace this with what the connector reaches")
+from spiff_connector_sdk import Connector, Context, Param, Result
+
+
+class Config(BaseModel):
+    """The config keys the connector reads, checked when the proxy loads it: a missing or invalid
+    one shows in /v1/status and `connector-proxy check`, and calls answer connector_misconfigured."""
+
+    model_config = ConfigDict(frozen=True)
+
+    greeting: str = Field("Hello", alias="{env}_GREETING", min_length=1, max_length=50)
+
+
+connector = Connector("{name}", description="{title}: replace this with what the connector reaches", config=Config)
 
 
 @connector.command("Hello")
@@ -62,9 +74,7 @@ async def hello(
     greeting: Annotated[str | None, Param("The greeting; default: config {env}_GREETING, else Hello")] = None,
 ) -> Result:
     """Greet somebody (replace this with your first real command)."""
-    text = greeting or ctx.config.get("{env}_GREETING", "Hello")
-    if not isinstance(text, str):
-        raise CommandError("InvalidGreeting", "config {env}_GREETING must be a string")
+    text = greeting or ctx.config_as(Config).greeting
     ctx.log(f"greeted {{len(name)}}-character name")
     return Result(body={{"message": f"{{text}}, {{name}}!"}})
 '''
@@ -90,6 +100,12 @@ def test_a_missing_name_is_refused() -> None:
 
 def test_an_empty_name_breaks_its_schema() -> None:
     assert call(connector, "Hello", {{"name": ""}}).error_code == "invalid_parameter"
+
+
+def test_an_empty_greeting_in_the_config_is_reported() -> None:
+    answer = call(connector, "Hello", {{"name": "Ada"}}, config={{"{env}_GREETING": ""}})
+    assert (answer.status, answer.error_code) == (503, "connector_misconfigured")
+    assert "{env}_GREETING" in answer.error["message"]
 '''
 
 README = """\
@@ -108,9 +124,11 @@ connector-proxy do {name}/Hello name=Ada        # one call, its envelope printed
 connector-proxy serve --reload                 # a proxy on :7004 following your changes
 ```
 
-Configuration reaches a command as `ctx.config` (`CONNECTOR_PROXY_CONFIG__{env}_GREETING=Hi` when
-serving; a Connector's `config` in Kubernetes). Never take a credential as a parameter: put it in
-the config.
+Configuration reaches a command as `ctx.config_as(Config)`, the model in `{module}/__init__.py`
+validated when the proxy loads the package (`CONNECTOR_PROXY_CONFIG__{env}_GREETING=Hi` when
+serving; a Connector's `configFrom` Secret or ConfigMap in Kubernetes). A missing or invalid key is
+reported by `connector-proxy check` and `/v1/status`, and calls answer `503 connector_misconfigured`
+until it is fixed. Never take a credential as a parameter: put it in the config.
 
 ## In Kubernetes
 

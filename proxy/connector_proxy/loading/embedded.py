@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from connector_proxy.loading.community import PLUGIN_PREFIX, community_package_names, load_community_packages
 from connector_proxy.loading.results import LoadResult
@@ -70,6 +71,7 @@ def load_embedded(
     prefer_community: Sequence[str] = (),
     paths_only: bool = False,
     revision: int = 1,
+    config: Mapping[str, Any] | None = None,
 ) -> EmbeddedConnectors:
     """Load SDK connectors (entry points) first, then community ``connector_*`` packages.
 
@@ -78,7 +80,8 @@ def load_embedded(
     first-party commands take precedence over community ones with the same id. ``disabled``
     connector names are left out entirely, and so is every name not in ``only`` when it is not
     empty. ``paths_only``: only the packages installed in ``connector_paths`` (a workload's own),
-    none of this environment's.
+    none of this environment's. ``config``: the config mapping the connectors' declared config
+    models are checked against (:mod:`connector_proxy.connector_config`).
     """
     add_connector_paths(connector_paths)
     skip = set(disabled)
@@ -97,7 +100,7 @@ def load_embedded(
         [c for c in connectors if c.name not in skip], community, set(prefer_community), origins
     )
     for connector in kept:
-        result.extend(load_sdk_connector(connector))
+        result.extend(load_sdk_connector(connector, config))
     result.extend(load_community_packages(community))
     registry = Registry.build(
         [c for c in result.commands if c.connector not in skip],
@@ -126,4 +129,5 @@ def load_configured(settings: Settings) -> EmbeddedConnectors:
         only=settings.only_connectors,
         prefer_community=settings.prefer_community,
         paths_only=settings.connector_paths_only,
+        config=settings.connector_config(),
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.metadata import EntryPoint, distributions, entry_points
 from pathlib import Path
+from typing import Any
 
 from connector_proxy.auths import AuthEntry
 from connector_proxy.commands import SdkCommand
+from connector_proxy.connector_config import ConfigCheck, check_config, config_problem_lines
 from connector_proxy.execution import exception_summary
 from connector_proxy.loading.results import LoadResult
 from connector_proxy.oauth.clients import catalog_metadata
@@ -28,11 +30,18 @@ def sdk_entry_points(paths: Sequence[Path] | None = None) -> list[EntryPoint]:
     return sorted(points, key=lambda ep: ep.name)
 
 
-def load_sdk_connector(connector: Connector) -> LoadResult:
+def load_sdk_connector(connector: Connector, config: Mapping[str, Any] | None = None) -> LoadResult:
+    """The commands and auths of ``connector``; its ``config`` model, when it declares one, is
+    checked against ``config`` (the proxy's config mapping)."""
     result = LoadResult()
+    checked: ConfigCheck | None = None
+    if connector.config_model is not None:
+        checked = check_config(connector.name, connector.config_model, config or {})
+        for line in config_problem_lines(checked):
+            result.problem(line, config=True)
     for spec in connector.commands.values():
         try:
-            result.commands.append(SdkCommand.from_spec(connector.name, spec))
+            result.commands.append(SdkCommand.from_spec(connector.name, spec, checked))
         except Exception as exc:
             result.problem(f"{connector.name}/{spec.name} cannot be described: {exception_summary(exc)}")
     for auth in connector.auths.values():
@@ -50,7 +59,9 @@ def load_sdk_connector(connector: Connector) -> LoadResult:
     return result
 
 
-def load_sdk_connectors(points: list[EntryPoint], *, describe: bool = True) -> tuple[LoadResult, list[Connector]]:
+def load_sdk_connectors(
+    points: list[EntryPoint], *, describe: bool = True, config: Mapping[str, Any] | None = None
+) -> tuple[LoadResult, list[Connector]]:
     """The connectors of ``points``; their commands and auths too unless ``describe`` is false
     (then the result holds only the entry points' problems)."""
     result = LoadResult()
@@ -66,5 +77,5 @@ def load_sdk_connectors(points: list[EntryPoint], *, describe: bool = True) -> t
             continue
         connectors.append(loaded)
         if describe:
-            result.extend(load_sdk_connector(loaded))
+            result.extend(load_sdk_connector(loaded, config))
     return result, connectors

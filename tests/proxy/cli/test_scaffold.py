@@ -39,6 +39,16 @@ def test_the_scaffold_installs_loads_and_passes_its_test(tmp_path: Path) -> None
         "-m", "connector_proxy", "check", "--require", "acme_crm/Hello", CONNECTOR_PROXY_CONNECTOR_PATHS=paths
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    long_greeting = "Greetings-" * 6
+    misconfigured = _run(
+        "-m", "connector_proxy", "check", CONNECTOR_PROXY_CONNECTOR_PATHS=paths,
+        CONNECTOR_PROXY_CONFIG__ACME_CRM_GREETING=long_greeting,
+    )  # fmt: skip
+    assert misconfigured.returncode == 1
+    assert "acme_crm: invalid config: ACME_CRM_GREETING: String should have at most 50 characters" in (
+        misconfigured.stderr
+    )
+    assert long_greeting not in misconfigured.stdout + misconfigured.stderr
     done = _run(
         "-m", "connector_proxy", "do", "acme_crm/Hello", "name=Ada",
         CONNECTOR_PROXY_CONNECTOR_PATHS=paths, CONNECTOR_PROXY_CONFIG__ACME_CRM_GREETING="Hey",
@@ -47,7 +57,7 @@ def test_the_scaffold_installs_loads_and_passes_its_test(tmp_path: Path) -> None
     assert json.loads(done.stdout)["command_response"]["body"] == {"message": "Hey, Ada!"}
     tested = _run("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=package, PYTHONPATH=str(site))
     assert tested.returncode == 0, tested.stdout[-3000:]
-    assert "3 passed" in tested.stdout
+    assert "4 passed" in tested.stdout
 
 
 @pytest.mark.parametrize("name", ["Acme", "1st", "acme-crm", "a" * 41])
