@@ -90,6 +90,16 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
             return {}
         return {(namespace or "", secret): name for secret in secrets}
 
+    @kopf.index(GROUP, VERSION, PLURAL, id="config_map_users", registry=registry)
+    def config_map_users(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], str]:
+        from connector_operator.spec import InvalidSpec, parse_spec
+
+        try:
+            config_maps = parse_spec(dict(spec)).referenced_config_maps()
+        except InvalidSpec:
+            return {}
+        return {(namespace or "", config_map): name for config_map in config_maps}
+
     async def run(memo: Any, body: kopf.Body, command_claims: kopf.Index[Any, Any], retry: int) -> None:
         services: Services = memo["services"]
         try:
@@ -121,6 +131,12 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
     @kopf.on.event("v1", "secrets", id="secrets", registry=registry)
     async def secret_changed(memo: Any, namespace: str | None, name: str, **kwargs: Any) -> None:
         users: kopf.Index[Any, Any] = kwargs["secret_users"]
+        for connector in sorted(set(users.get((namespace or "", name), []))):
+            await _reconcile_named(memo, namespace or "", connector, kwargs["command_claims"])
+
+    @kopf.on.event("v1", "configmaps", id="configmaps", registry=registry)
+    async def config_map_changed(memo: Any, namespace: str | None, name: str, **kwargs: Any) -> None:
+        users: kopf.Index[Any, Any] = kwargs["config_map_users"]
         for connector in sorted(set(users.get((namespace or "", name), []))):
             await _reconcile_named(memo, namespace or "", connector, kwargs["command_claims"])
 

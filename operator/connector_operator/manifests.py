@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from connector_operator.callers import MOUNT_DIR, POLICY_KEY, VOLUME_NAME, callers_volume
 from connector_operator.settings import OperatorSettings
-from connector_operator.spec import ConnectorSpec, PipSource, WorkloadOptions
+from connector_operator.spec import ConfigFromSource, ConnectorSpec, PipSource, WorkloadOptions
 from connector_proxy.contract import API_VERSION, CONFIG_ENV_PREFIX, GROUP, KIND
 
 SERVICE_PORT = 7004
@@ -158,9 +158,12 @@ def _config_env(spec: ConnectorSpec) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     for entry in spec.config:
         name = CONFIG_ENV_PREFIX + entry.name
-        if entry.value_from is not None:
+        if entry.value_from is not None and entry.value_from.secret_key_ref is not None:
             ref = entry.value_from.secret_key_ref
             env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+        elif entry.value_from is not None and entry.value_from.config_map_key_ref is not None:
+            cm = entry.value_from.config_map_key_ref
+            env.append({"name": name, "valueFrom": {"configMapKeyRef": {"name": cm.name, "key": cm.key}}})
         else:
             env.append({"name": name, "value": _escape(entry.value or "")})
     return env
@@ -321,10 +324,15 @@ def _main_container(spec: ConnectorSpec, settings: OperatorSettings) -> dict[str
         }
     )
     if spec.config_from:
-        container["envFrom"] = [
-            {"prefix": CONFIG_ENV_PREFIX, "secretRef": {"name": item.secret_ref.name}} for item in spec.config_from
-        ]
+        container["envFrom"] = [_env_from(item) for item in spec.config_from]
     return container
+
+
+def _env_from(item: ConfigFromSource) -> dict[str, Any]:
+    if item.secret_ref is not None:
+        return {"prefix": CONFIG_ENV_PREFIX, "secretRef": {"name": item.secret_ref.name}}
+    assert item.config_map_ref is not None  # ConfigFromSource holds exactly one
+    return {"prefix": CONFIG_ENV_PREFIX, "configMapRef": {"name": item.config_map_ref.name}}
 
 
 _TERMS = ("requiredDuringSchedulingIgnoredDuringExecution", "preferredDuringSchedulingIgnoredDuringExecution")

@@ -95,10 +95,21 @@ async def _write(
 _WITHDRAWN: dict[str, Any] = {"commands": [], "auths": [], "commandCount": 0, "catalogHash": None, "conflicts": []}
 
 
-async def _secrets_hash(services: Services, ref: ConnectorRef, spec: ConnectorSpec) -> tuple[str, list[str]]:
+CONFIG_MAP_KEY_PREFIX = "configmap:"  # no Secret name holds a colon: the two never collide in the hash
+
+
+async def _secrets_hash(services: Services, ref: ConnectorRef, spec: ConnectorSpec) -> tuple[str, list[str], list[str]]:
+    """The rollout hash over every referenced Secret's and ConfigMap's data (envFrom and valueFrom are
+    read when a pod starts: a changed value needs a new pod), and the missing Secrets and ConfigMaps."""
     data = {name: await services.kube.secret_data(ref.namespace, name) for name in sorted(spec.referenced_secrets())}
     missing = [name for name, value in data.items() if value is None]
-    return secrets_hash(data), missing
+    missing_maps: list[str] = []
+    for name in sorted(spec.referenced_config_maps()):
+        values = await services.kube.config_map_data(ref.namespace, name)
+        data[CONFIG_MAP_KEY_PREFIX + name] = values
+        if values is None:
+            missing_maps.append(name)
+    return secrets_hash(data), missing, missing_maps
 
 
 async def _api_key(services: Services, ref: ConnectorRef, spec: ConnectorSpec) -> str | None:
@@ -166,10 +177,14 @@ async def reconcile(
     if spec.source_kind == "url" and ref.status.get("sourceKind") in ("pip", "image"):
         await services.kube.delete_workload(ref.namespace, workload_name(ref.name))  # source switched to url
     if spec.source_kind != "url":
-        digest, missing = await _secrets_hash(services, ref, spec)
+        digest, missing, missing_maps = await _secrets_hash(services, ref, spec)
         if missing:
             message = f"Referenced Secret(s) not found: {', '.join(missing)}."
             await _write(services, ref, [valid, Condition(cond.READY, False, "SecretMissing", message)], base)
+            raise RetryLater(message, backoff(retry))
+        if missing_maps:
+            message = f"Referenced ConfigMap(s) not found: {', '.join(missing_maps)}."
+            await _write(services, ref, [valid, Condition(cond.READY, False, "ConfigMapMissing", message)], base)
             raise RetryLater(message, backoff(retry))
         if settings.caller_auth:
             try:

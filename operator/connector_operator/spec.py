@@ -164,6 +164,19 @@ class SecretReference(_Model):
     name: SecretName
 
 
+class ConfigMapKeySelector(_Model):
+    """A key of a ConfigMap in the Connector's namespace."""
+
+    name: SecretName  # the same DNS subdomain rules
+    key: SecretKey
+
+
+class ConfigMapReference(_Model):
+    """A whole ConfigMap in the Connector's namespace."""
+
+    name: SecretName
+
+
 class PipCredentialsRef(_Model):
     """Secret holding the username and password of ``indexUrl``."""
 
@@ -257,7 +270,16 @@ class Source(_Model):
 
 
 class ConfigValueFrom(_Model):
-    secret_key_ref: SecretKeySelector
+    """Where a config value comes from: a Secret key (credentials) or a ConfigMap key."""
+
+    secret_key_ref: SecretKeySelector | None = None
+    config_map_key_ref: ConfigMapKeySelector | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConfigValueFrom:
+        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
+            raise ValueError("exactly one of secretKeyRef or configMapKeyRef must be set")
+        return self
 
 
 class ConfigEntry(_Model):
@@ -275,7 +297,16 @@ class ConfigEntry(_Model):
 
 
 class ConfigFromSource(_Model):
-    secret_ref: SecretReference
+    """A whole Secret or ConfigMap whose keys all become config entries."""
+
+    secret_ref: SecretReference | None = None
+    config_map_ref: ConfigMapReference | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConfigFromSource:
+        if (self.secret_ref is None) == (self.config_map_ref is None):
+            raise ValueError("exactly one of secretRef or configMapRef must be set")
+        return self
 
 
 class OAuthSettings(_Model):
@@ -439,8 +470,18 @@ class ConnectorSpec(_Model):
             names.add(self.source.pip.credentials_secret_ref.name)
         if self.source.url is not None and self.source.url.api_key_secret_ref is not None:
             names.add(self.source.url.api_key_secret_ref.name)
-        names.update(entry.value_from.secret_key_ref.name for entry in self.config if entry.value_from is not None)
-        names.update(item.secret_ref.name for item in self.config_from)
+        for entry in self.config:
+            if entry.value_from is not None and entry.value_from.secret_key_ref is not None:
+                names.add(entry.value_from.secret_key_ref.name)
+        names.update(item.secret_ref.name for item in self.config_from if item.secret_ref is not None)
+        return frozenset(names)
+
+    def referenced_config_maps(self) -> frozenset[str]:
+        """Every ConfigMap (in the Connector's namespace) the spec takes config from."""
+        names = {item.config_map_ref.name for item in self.config_from if item.config_map_ref is not None}
+        for entry in self.config:
+            if entry.value_from is not None and entry.value_from.config_map_key_ref is not None:
+                names.add(entry.value_from.config_map_key_ref.name)
         return frozenset(names)
 
 

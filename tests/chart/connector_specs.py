@@ -30,7 +30,21 @@ REJECTED_BY_SCHEMA: dict[str, dict[str, Any]] = {
         "source": IMAGE,
         "config": [{"name": "N", "valueFrom": {"secretKeyRef": {"name": "s"}}}],
     },
-    "configFrom without secretRef": {"source": IMAGE, "configFrom": [{}]},
+    "configFrom without a source": {"source": IMAGE, "configFrom": [{}]},
+    "configFrom with a Secret and a ConfigMap": {
+        "source": IMAGE,
+        "configFrom": [{"secretRef": {"name": "s"}, "configMapRef": {"name": "c"}}],
+    },
+    "configMapRef without name": {"source": IMAGE, "configFrom": [{"configMapRef": {}}]},
+    "valueFrom with neither": {"source": IMAGE, "config": [{"name": "N", "valueFrom": {}}]},
+    "valueFrom with both": {
+        "source": IMAGE,
+        "config": [{"name": "N", "valueFrom": {**SECRET_KEY, "configMapKeyRef": {"name": "c", "key": "k"}}}],
+    },
+    "config map key ref without key": {
+        "source": IMAGE,
+        "config": [{"name": "N", "valueFrom": {"configMapKeyRef": {"name": "c"}}}],
+    },
     "negative replicas": {"source": IMAGE, "replicas": -1},
     "replicas as string": {"source": IMAGE, "replicas": "2"},
     "timeout zero": {"source": IMAGE, "timeoutSeconds": 0},
@@ -77,8 +91,12 @@ ACCEPTED: dict[str, dict[str, Any]] = {
                 "credentialsSecretRef": {"name": "index", "usernameKey": "user", "passwordKey": "token"},
             }
         },
-        "config": [{"name": "A", "value": ""}, {"name": "_b", "valueFrom": SECRET_KEY}],
-        "configFrom": [{"secretRef": {"name": "more.secrets"}}],
+        "config": [
+            {"name": "A", "value": ""},
+            {"name": "_b", "valueFrom": SECRET_KEY},
+            {"name": "C", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "c"}}},
+        ],
+        "configFrom": [{"secretRef": {"name": "more.secrets"}}, {"configMapRef": {"name": "defaults"}}],
         "replicas": 0,
         "resources": {"requests": {"cpu": "100m", "memory": 134217728}, "limits": {"cpu": 1, "memory": "1Gi"}},
         "timeoutSeconds": 2.5,

@@ -169,7 +169,12 @@ def test_schema_shape_and_defaults() -> None:
     assert props["config"]["items"]["properties"]["name"]["pattern"] == CONFIG_NAME_PATTERN
     assert props["config"]["x-kubernetes-list-type"] == "map"
     assert props["config"]["x-kubernetes-list-map-keys"] == ["name"]
-    assert props["configFrom"]["items"]["required"] == ["secretRef"]
+    config_from = props["configFrom"]["items"]
+    assert set(config_from["properties"]) == {"secretRef", "configMapRef"}
+    assert (config_from["minProperties"], config_from["maxProperties"]) == (1, 1)
+    value_from = props["config"]["items"]["properties"]["valueFrom"]
+    assert set(value_from["properties"]) == {"secretKeyRef", "configMapKeyRef"}
+    assert (value_from["minProperties"], value_from["maxProperties"]) == (1, 1)
     assert (props["replicas"]["default"], props["replicas"]["minimum"]) == (1, 0)
     assert (props["timeoutSeconds"]["type"], props["timeoutSeconds"]["default"]) == ("number", 40)
     assert (props["timeoutSeconds"]["minimum"], props["timeoutSeconds"]["maximum"]) == (1, 3600)
@@ -278,13 +283,15 @@ def test_example_documents_are_valid(filename: str, document: dict[str, Any]) ->
         kubernetes_validate.validate(copy.deepcopy(document), K8S_VERSION, strict=True)
 
 
-def test_examples_ship_the_secrets_they_reference() -> None:
+def test_examples_ship_the_secrets_and_config_maps_they_reference() -> None:
     documents = example_documents()
     for filename, document in documents:
         if document["kind"] != KIND:
             continue
         shipped = {d["metadata"]["name"] for f, d in documents if f == filename and d["kind"] == "Secret"}
         assert parse_spec(document["spec"]).referenced_secrets() <= shipped, filename
+        maps = {d["metadata"]["name"] for f, d in documents if f == filename and d["kind"] == "ConfigMap"}
+        assert parse_spec(document["spec"]).referenced_config_maps() <= maps, filename
         for f, secret in documents:
             if f == filename and secret["kind"] == "Secret":
                 assert all(value.startswith("FAKE-") for value in secret["stringData"].values())

@@ -150,6 +150,51 @@ async def test_secret_rotation_rolls_the_workload(kube: RealCluster, operators: 
     assert await until(changed) != first
 
 
+async def test_config_maps_are_waited_for_and_their_changes_roll_the_workload(
+    kube: RealCluster, operators: Operators
+) -> None:
+    await operators.start()
+    source = {"image": {"ref": "registry.example/conn@sha256:" + "b" * 64}}
+    spec = {
+        "config": [{"name": "REGION", "valueFrom": {"configMapKeyRef": {"name": "crm-settings", "key": "region"}}}],
+        "configFrom": [{"configMapRef": {"name": "crm-defaults"}}],
+    }
+    await kube.create(conn(kube, "crm", source, **spec))
+    status = await wait_for(kube, "crm", "Ready", "False", "ConfigMapMissing")
+    assert condition(status, "Ready")["message"] == "Referenced ConfigMap(s) not found: crm-defaults, crm-settings."
+    assert await deployment_of(kube, "crm") is None
+
+    def config_map(name: str, **data: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": kube.namespace},
+            "data": data,
+        }
+
+    await kube.create(config_map("crm-defaults", CRM_TIMEOUT="5"))
+    await kube.create(config_map("crm-settings", region="eu"))  # each creation is an event the operator follows
+    deployment = await until(lambda: deployment_of(kube, "crm"))
+    [main] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "connector"]
+    assert main["envFrom"] == [{"prefix": "CONNECTOR_PROXY_CONFIG__", "configMapRef": {"name": "crm-defaults"}}]
+    region = next(item for item in main["env"] if item["name"] == "CONNECTOR_PROXY_CONFIG__REGION")
+    assert region["valueFrom"] == {"configMapKeyRef": {"name": "crm-settings", "key": "region"}}
+
+    async def template_hash() -> str | None:
+        current = await deployment_of(kube, "crm")
+        annotations = ((current or {}).get("spec", {}).get("template", {}).get("metadata", {})).get("annotations")
+        return (annotations or {}).get("connectors.spiffworkflow.org/secrets-hash")
+
+    first = await until(template_hash)
+    await kube.patch("v1", "ConfigMap", kube.namespace, "crm-defaults", {"data": {"CRM_TIMEOUT": "9"}})
+
+    async def changed() -> str | None:
+        current = await template_hash()
+        return current if current and current != first else None
+
+    assert await until(changed) != first
+
+
 async def test_workload_options_follow_the_spec_removals_included(kube: RealCluster, operators: Operators) -> None:
     """A merge patch keeps map keys it is not told to remove: the operator nulls the ones dropped."""
     await operators.start()

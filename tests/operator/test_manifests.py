@@ -381,6 +381,22 @@ def test_config_env_mapping(settings: OperatorSettings) -> None:
     assert "envFrom" not in main_container(deployment_of({"source": {"image": {"ref": "c:1"}}}, settings))
 
 
+def test_config_from_config_maps(settings: OperatorSettings) -> None:
+    spec = {
+        "source": {"image": {"ref": "c:1"}},
+        "config": [{"name": "REGION", "valueFrom": {"configMapKeyRef": {"name": "crm-settings", "key": "region"}}}],
+        "configFrom": [{"configMapRef": {"name": "crm-defaults"}}, {"secretRef": {"name": "crm-creds"}}],
+    }
+    main = main_container(deployment_of(spec, settings))
+    assert env_of(main)["CONNECTOR_PROXY_CONFIG__REGION"]["valueFrom"] == {
+        "configMapKeyRef": {"name": "crm-settings", "key": "region"}
+    }
+    assert main["envFrom"] == [
+        {"prefix": "CONNECTOR_PROXY_CONFIG__", "configMapRef": {"name": "crm-defaults"}},
+        {"prefix": "CONNECTOR_PROXY_CONFIG__", "secretRef": {"name": "crm-creds"}},
+    ]
+
+
 def _expand(value: str, env: dict[str, str]) -> str:
     """Kubernetes' $(VAR) expansion of a container's command/args/env values."""
     return re.sub(

@@ -47,6 +47,7 @@ def test_every_api_call_of_the_kube_module_is_allowed() -> None:
         "patch_namespaced_service": ("services", "patch"),
         "delete_namespaced_service": ("services", "delete"),
         "read_namespaced_secret": ("secrets", "get"),
+        "read_namespaced_config_map": ("configmaps", "get"),
         "patch_namespaced_custom_object_status": ("connectors/status", "patch"),
         "get_namespaced_custom_object": ("connectors", "get"),
         "list_namespaced_custom_object": ("connectors", "list"),

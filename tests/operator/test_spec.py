@@ -54,7 +54,7 @@ def test_image_example() -> None:
     assert spec.source_kind == "image"
     assert spec.source.image is not None and "@sha256:" in spec.source.image.ref
     assert spec.referenced_secrets() == frozenset({"acme-crm-credentials"})
-    assert [item.secret_ref.name for item in spec.config_from] == ["acme-crm-credentials"]
+    assert spec.referenced_config_maps() == frozenset({"acme-crm-settings"})
 
 
 def test_url_example() -> None:
@@ -108,6 +108,22 @@ def test_referenced_secrets_covers_every_reference() -> None:
         }
     )
     assert spec.referenced_secrets() == frozenset({"index-creds", "one", "two", "three"})
+    assert spec.referenced_config_maps() == frozenset()
+
+
+def test_referenced_config_maps_are_apart_from_the_secrets() -> None:
+    spec = parse_spec(
+        {
+            "source": {"image": {"ref": "registry.example/c:1"}},
+            "config": [
+                {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "a"}}},
+                {"name": "B", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "b"}}},
+            ],
+            "configFrom": [{"configMapRef": {"name": "defaults"}}, {"secretRef": {"name": "more-creds"}}],
+        }
+    )
+    assert spec.referenced_config_maps() == frozenset({"settings", "defaults"})
+    assert spec.referenced_secrets() == frozenset({"creds", "more-creds"})
 
 
 @pytest.mark.parametrize(
@@ -278,6 +294,37 @@ REJECTED: list[tuple[str, Any, str]] = [
         "configFrom",
         {"source": IMAGE, "configFrom": [{"secretRef": {}}]},
         "spec.configFrom[0].secretRef.name: is required",
+    ),
+    (
+        "configFrom neither",
+        {"source": IMAGE, "configFrom": [{}]},
+        "spec.configFrom[0]: exactly one of secretRef or configMapRef must be set",
+    ),
+    (
+        "configFrom both",
+        {"source": IMAGE, "configFrom": [{"secretRef": {"name": "s"}, "configMapRef": {"name": "c"}}]},
+        "spec.configFrom[0]: exactly one of secretRef or configMapRef must be set",
+    ),
+    (
+        "valueFrom both",
+        {
+            "source": IMAGE,
+            "config": [
+                {
+                    "name": "A",
+                    "valueFrom": {
+                        "secretKeyRef": {"name": "s", "key": "k"},
+                        "configMapKeyRef": {"name": "c", "key": "k"},
+                    },
+                }
+            ],
+        },
+        "spec.config[0].valueFrom: exactly one of secretKeyRef or configMapKeyRef must be set",
+    ),
+    (
+        "configMapKeyRef key",
+        {"source": IMAGE, "config": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c"}}}]},
+        "spec.config[0].valueFrom.configMapKeyRef.key: is required",
     ),
     ("replicas", {"source": IMAGE, "replicas": -1}, "spec.replicas: Input should be greater than or equal to 0"),
     ("replicas type", {"source": IMAGE, "replicas": "1"}, "spec.replicas: Input should be a valid integer"),
