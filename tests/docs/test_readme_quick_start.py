@@ -9,39 +9,27 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
+from proxytest.doc_shell import ROOT, commands, shell_blocks
 from proxytest.serve_process import proxy_environment
 from proxytest.servers import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-SHELL_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
-
 
 def _quick_start() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("\n## Quick start\n") : text.index("\n## ", text.index("\n## Quick start\n") + 1)]
-    return SHELL_BLOCK.findall(section)
-
-
-def _commands(block: str) -> list[str]:
-    """Shell commands of a block: continuation lines joined, comments dropped."""
-    joined = block.replace("\\\n", " ")
-    return [line.split(" #")[0].strip() for line in joined.splitlines() if line.strip() and not line.startswith("#")]
+    return shell_blocks("README.md", section="Quick start")
 
 
 def test_the_quick_start_has_the_two_commands_and_a_try_it_block() -> None:
     setup, try_it = _quick_start()
-    assert _commands(setup) == ["make serve", "make test"]
-    assert all(command.startswith("curl ") for command in _commands(try_it))
+    assert commands(setup) == ["make serve", "make test"]
+    assert all(command.startswith("curl ") for command in commands(try_it))
 
 
 @pytest.fixture
@@ -73,7 +61,7 @@ def served() -> Iterator[str]:
 
 def test_the_try_it_commands_work_against_make_serve(served: str) -> None:
     _, try_it = _quick_start()
-    for command in _commands(try_it):
+    for command in commands(try_it):
         rewritten = command.replace("localhost:7004", served)
         result = subprocess.run(["bash", "-c", rewritten], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"{shlex.quote(command)}: {result.stderr}"
