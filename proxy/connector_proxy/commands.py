@@ -253,7 +253,7 @@ class SdkCommand:
                 error={"error_code": result.code, "message": result.message},
                 logs=ctx.logs,
             )
-            return Outcome(200, dump_json(envelope, self.id))
+            return Outcome.of_command(200, dump_json(envelope, self.id), result.code)
         if isinstance(result, Result):
             error = {"error_code": result.error.code, "message": result.error.message} if result.error else None
             envelope = v2_envelope(
@@ -265,5 +265,7 @@ class SdkCommand:
                 logs=ctx.logs,
             )
             envelope.update(result.extra)
-            return Outcome(202 if result.accepted else 200, dump_json(envelope, self.id))
+            body = dump_json(envelope, self.id)
+            code = result.error.code if result.error else None
+            return Outcome.of_command(202 if result.accepted else 200, body, code, result.http_status)
         return outcome_from_result(result, self.id)

@@ -14,10 +14,18 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
+from connector_proxy.call_context import (
+    ERROR_CODE_HEADER,
+    OUTCOME_HEADER,
+    REQUEST_ID_HEADER,
+    CallContext,
+    current_call,
+)
 from connector_proxy.catalog import CatalogSnapshot
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.logging_setup import DO_CHANNEL
-from connector_proxy.outcome import Outcome
+from connector_proxy.metrics import UNKNOWN_COMMAND
+from connector_proxy.outcome import SAFE_CODE, SUCCESS, Outcome
 from connector_proxy.state import ProxyState
 
 logger = logging.getLogger(DO_CHANNEL)
@@ -28,6 +36,7 @@ MALFORMED_PATH = DispatchError(
 )
 JSON_TYPE = b"application/json"
 Headers = tuple[tuple[bytes, bytes], ...]
+_REQUEST_ID, _OUTCOME, _ERROR_CODE = REQUEST_ID_HEADER.encode(), OUTCOME_HEADER.encode(), ERROR_CODE_HEADER.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,31 +49,59 @@ class Answer:
     headers: Headers = ()
 
 
-async def dispatch(state: ProxyState, command_id: str, body: bytes) -> Outcome:
+async def dispatch(state: ProxyState, command_id: str, body: bytes, call: CallContext) -> Outcome:
     """Run ``command_id`` for a raw request body; every failure becomes its dispatch-error outcome.
-    Records the request in the metrics."""
+    Records the call (:func:`record_call`)."""
     started = time.perf_counter()
     registry = state.registry  # one snapshot for the whole request
     command = registry.commands.get(command_id)
+    label = command_id if command is not None else UNKNOWN_COMMAND
+    state.metrics.started(label)
+    token = current_call.set(call)
     try:
         if command is None:
             raise DispatchError(404, ErrorCode.COMMAND_NOT_FOUND, f"No command {command_id} is registered.")
         outcome = await command.run(body, state.runtime)
     except DispatchError as error:
         outcome = Outcome.from_error(error)
-        logger.info("command not dispatched", extra={"command": command_id, "error_code": error.code})
-    label = command_id if command is not None else "unknown"
-    state.metrics.observe(label, outcome.status, outcome.error_code, time.perf_counter() - started)
+    finally:
+        current_call.reset(token)
+    seconds = time.perf_counter() - started
+    state.metrics.observe(label, outcome.status, outcome.kind, outcome.error_code, seconds)
+    record_log(command_id, outcome, call, seconds)
     return outcome
+
+
+def record_log(command_id: str, outcome: Outcome, call: CallContext, seconds: float) -> None:
+    """The call's one log line (``connector_proxy.do``, at info): the command, how it went, the
+    status, the duration, the request id and the task's ids; never a parameter value."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    fields = call.log_fields()
+    fields.update(command=command_id, outcome=outcome.kind, status=outcome.status, duration_ms=round(seconds * 1000, 3))
+    if outcome.error_code is not None:
+        fields["error_code"] = outcome.error_code
+    logger.info("command answered", extra=fields)
+
+
+def call_headers(outcome: Outcome, call: CallContext) -> Headers:
+    """The answer's ``X-Request-Id``, and how the call went when it failed (a front proxy forwarding
+    to this one counts the workload's outcome from them without parsing the envelope)."""
+    request_id = (_REQUEST_ID, call.request_id.encode("latin-1"))
+    if outcome.kind == SUCCESS or outcome.error_code is None:
+        return (request_id,)
+    code = outcome.error_code if SAFE_CODE.match(outcome.error_code) else "other"
+    return (request_id, (_OUTCOME, outcome.kind.encode()), (_ERROR_CODE, code.encode()))
 
 
 def outcome_answer(outcome: Outcome, headers: Headers = ()) -> Answer:
     return Answer(outcome.status, outcome.body, outcome.media_type.encode("latin-1"), headers)
 
 
-async def do_answer(state: ProxyState, command_id: str, body: bytes) -> Answer:
+async def do_answer(state: ProxyState, command_id: str, body: bytes, call: CallContext) -> Answer:
     """``POST /v1/do/<connector>/<command>``."""
-    return outcome_answer(await dispatch(state, command_id, body))
+    outcome = await dispatch(state, command_id, body, call)
+    return outcome_answer(outcome, call_headers(outcome, call))
 
 
 @functools.lru_cache(maxsize=16)

@@ -9,21 +9,21 @@ the API key middleware sits outside it.
 
 from __future__ import annotations
 
-import logging
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector_proxy.body_budget import BodyBudget, Hold
-from connector_proxy.dispatch import Answer, catalog_answer, do_answer, outcome_answer
+from connector_proxy.call_context import CallContext, request_id_from
+from connector_proxy.dispatch import Answer, call_headers, catalog_answer, do_answer, outcome_answer, record_log
 from connector_proxy.errors import DispatchError, ErrorCode
-from connector_proxy.logging_setup import DO_CHANNEL
+from connector_proxy.metrics import UNKNOWN_COMMAND
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import ProxyState
 
-logger = logging.getLogger(DO_CHANNEL)
 _LIVENESS = Answer(200, b'{"ok":true}')
 _DO_PREFIX = "/v1/do/"
-_CLOSE = ((b"connection", b"close"),)
+_CLOSE = (b"connection", b"close")
 
 
 async def send_answer(send: Send, answer: Answer) -> None:
@@ -108,6 +108,8 @@ class FastPath:
 
     async def _do(self, scope: Scope, receive: Receive, command_id: str) -> Answer:
         hold = self.budget.hold() if self.budget is not None else None
+        call = CallContext(request_id_from(header(scope, b"x-request-id")))
+        started = time.perf_counter()
         try:
             try:
                 content_type = header(scope, b"content-type")
@@ -116,10 +118,15 @@ class FastPath:
                     raise not_json(content_type or "")
                 body = await read_body(scope, receive, self.max_request_bytes, hold)
             except DispatchError as error:
-                logger.info("request refused", extra={"command": command_id, "error_code": error.code})
+                outcome = Outcome.from_error(error)
+                seconds = time.perf_counter() - started
+                label = command_id if command_id in self.state.registry.commands else UNKNOWN_COMMAND
+                self.state.metrics.observe(label, outcome.status, outcome.kind, outcome.error_code, seconds,
+                                           started=False)  # fmt: skip
+                record_log(command_id, outcome, call, seconds)
                 # The rest of the body is never read: the connection cannot be reused.
-                return outcome_answer(Outcome.from_error(error), _CLOSE)
-            return await do_answer(self.state, command_id, body)
+                return outcome_answer(outcome, (*call_headers(outcome, call), _CLOSE))
+            return await do_answer(self.state, command_id, body, call)
         finally:
             if hold is not None:
                 await hold.release()

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from connector_proxy.call_context import current_call
 from connector_proxy.errors import DispatchError, ErrorCode
 
 RESERVED_PREFIX = "spiff__"
@@ -69,7 +70,7 @@ def parse_invocation(body: bytes) -> Invocation:
     callback_url = payload.get("spiff__callback_url")
     if callback_url is not None and not isinstance(callback_url, str):
         raise DispatchError(400, ErrorCode.INVALID_REQUEST_BODY, "spiff__callback_url must be a string.")
-    return Invocation(
+    invocation = Invocation(
         params=params,
         task_data=task_data,
         callback_url=callback_url or None,
@@ -77,3 +78,9 @@ def parse_invocation(body: bytes) -> Invocation:
         process_model_identifier=_optional(payload.get("spiff__process_model_identifier"), str),
         task_id=_optional(payload.get("spiff__task_id"), str),
     )
+    call = current_call.get()
+    if call is not None:  # for the call's log line
+        call.process_instance_id = invocation.process_instance_id
+        call.process_model_identifier = invocation.process_model_identifier
+        call.task_id = invocation.task_id
+    return invocation

@@ -1,11 +1,44 @@
-"""Prometheus metrics: per-command requests, errors by code, latency; the registry revision; refused
-forwards to url-sourced Connectors."""
+"""Prometheus metrics: every /v1/do outcome by command and error_code, latency, calls in flight; the
+registry; refused forwards to url-sourced Connectors; build and process facts.
+
+Label values stay bounded: a command id the registry does not hold is counted as ``unknown``, and
+a command's error codes beyond :data:`MAX_ERROR_CODES` distinct ones as ``other`` (a command can
+raise any exception class, each a code).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+from dataclasses import dataclass, field
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from connector_proxy import __version__
+from connector_proxy.outcome import SAFE_CODE
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+UNKNOWN_COMMAND = "unknown"
+OTHER_ERROR = "other"
+MAX_ERROR_CODES = 20
+
+
+@dataclass
+class _CommandSeries:
+    """One command's series, looked up once (``labels()`` takes a lock and hashes every call)."""
+
+    latency: Histogram
+    in_flight: Gauge
+    requests: dict[tuple[int, str], Counter] = field(default_factory=dict)
+    errors: dict[tuple[str, str], Counter] = field(default_factory=dict)  # admitted codes only
+    codes: set[str] = field(default_factory=set)
 
 
 class ProxyMetrics:
@@ -15,14 +48,15 @@ class ProxyMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "connector_proxy_command_requests",
-            "Commands dispatched through /v1/do, by command id and HTTP status.",
-            ["command", "status"],
+            "/v1/do calls by command id, HTTP status and outcome (success, command_error, dispatch_error).",
+            ["command", "status", "outcome"],
             registry=self.registry,
         )
         self.errors = Counter(
             "connector_proxy_command_errors",
-            "Failed /v1/do answers by command id and error_code.",
-            ["command", "error_code"],
+            "/v1/do calls that failed, by command id, outcome and error_code: a command that ran and failed "
+            "(its v2 error's code, or http_<status> for an http_status of 300 or more) or one not dispatched.",
+            ["command", "outcome", "error_code"],
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -30,6 +64,12 @@ class ProxyMetrics:
             "Time to answer /v1/do, by command id.",
             ["command"],
             buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "connector_proxy_commands_in_flight",
+            "/v1/do calls being answered now, by command id.",
+            ["command"],
             registry=self.registry,
         )
         self.revision = Gauge(
@@ -44,9 +84,49 @@ class ProxyMetrics:
             ["connector", "status"],
             registry=self.registry,
         )
+        build = Gauge(
+            "connector_proxy_build_info",
+            "Always 1: the proxy's version and Python's, as labels.",
+            ["version", "python"],
+            registry=self.registry,
+        )
+        build.labels(__version__, platform.python_version()).set(1)
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._series: dict[str, _CommandSeries] = {}
 
-    def observe(self, command: str, status: int, error_code: str | None, seconds: float) -> None:
-        self.requests.labels(command, str(status)).inc()
-        self.latency.labels(command).observe(seconds)
-        if error_code is not None:
-            self.errors.labels(command, error_code).inc()
+    def _of(self, command: str) -> _CommandSeries:
+        series = self._series.get(command)
+        if series is None:
+            series = _CommandSeries(latency=self.latency.labels(command), in_flight=self.in_flight.labels(command))
+            self._series[command] = series
+        return series
+
+    def started(self, command: str) -> None:
+        self._of(command).in_flight.inc()
+
+    def observe(
+        self, command: str, status: int, outcome: str, error_code: str | None, seconds: float, *, started: bool = True
+    ) -> None:
+        """One answered call (``started``: :meth:`started` was called for it)."""
+        series = self._of(command)
+        if started:
+            series.in_flight.dec()
+        series.latency.observe(seconds)
+        request = series.requests.get((status, outcome))
+        if request is None:
+            request = series.requests[(status, outcome)] = self.requests.labels(command, str(status), outcome)
+        request.inc()
+        if error_code is None:
+            return
+        error = series.errors.get((outcome, error_code))
+        if error is None:
+            admitted = error_code in series.codes or (
+                len(series.codes) < MAX_ERROR_CODES and SAFE_CODE.match(error_code) is not None
+            )
+            error = self.errors.labels(command, outcome, error_code if admitted else OTHER_ERROR)
+            if admitted:
+                series.codes.add(error_code)
+                series.errors[(outcome, error_code)] = error
+        error.inc()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -13,20 +14,36 @@ from connector_proxy.errors import DispatchError, ErrorCode
 
 JSON = "application/json"
 _DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+SAFE_CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # an error code fit for a label or a header value
+OutcomeKind = Literal["success", "command_error", "dispatch_error"]
+SUCCESS: OutcomeKind = "success"
+COMMAND_ERROR: OutcomeKind = "command_error"
+DISPATCH_ERROR: OutcomeKind = "dispatch_error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """Status, body bytes and media type sent back to spiff-arena unchanged."""
+    """Status, body bytes and media type sent back to spiff-arena unchanged; ``kind`` and
+    ``error_code`` say how the call went, for metrics and the call's log line: ``command_error``
+    is a command that ran and failed (its v2 error's code, ``http_<status>`` for an ``http_status``
+    of 300 or more without one), ``dispatch_error`` one the proxy did not run (a dispatch code)."""
 
     status: int
     body: bytes
     media_type: str = JSON
-    error_code: str | None = None  # for metrics: set on dispatch errors and failed forwards
+    error_code: str | None = None
+    kind: OutcomeKind = SUCCESS
 
     @classmethod
     def from_error(cls, error: DispatchError) -> Outcome:
-        return cls(error.status, orjson.dumps(error.envelope()), error_code=error.code)
+        return cls(error.status, orjson.dumps(error.envelope()), error_code=error.code, kind=DISPATCH_ERROR)
+
+    @classmethod
+    def of_command(cls, status: int, body: bytes, error_code: str | None, http_status: Any = None) -> Outcome:
+        """A command's answer: failed when it has an error code or an ``http_status`` of 300 or more."""
+        if error_code is None and type(http_status) is int and http_status >= 300:
+            error_code = f"http_{http_status}"
+        return cls(status, body, error_code=error_code, kind=SUCCESS if error_code is None else COMMAND_ERROR)
 
 
 def _invalid(command_id: str, why: str) -> DispatchError:
@@ -132,7 +149,13 @@ def outcome_from_result(result: Any, command_id: str, *, accepted: bool = False)
     version = result.get("command_response_version")
     if (isinstance(version, int) and version > 1) or "command_response" in result:
         envelope = normalise_v2(result, command_id)
-        return Outcome(202 if accepted else 200, dump_json(envelope, command_id))
+        error = envelope["error"]
+        return Outcome.of_command(
+            202 if accepted else 200,
+            dump_json(envelope, command_id),
+            error["error_code"] if error else None,
+            envelope["command_response"].get("http_status"),
+        )
     if "response" in result:
         status = result.get("status", 200)
         try:
@@ -149,5 +172,13 @@ def outcome_from_result(result: Any, command_id: str, *, accepted: bool = False)
         else:
             body = dump_json(response, command_id)
         mimetype = result.get("mimetype")
-        return Outcome(status, body, mimetype if isinstance(mimetype, str) and mimetype else JSON)
+        media_type = mimetype if isinstance(mimetype, str) and mimetype else JSON
+        failed = status >= 300
+        return Outcome(
+            status,
+            body,
+            media_type,
+            error_code=f"http_{status}" if failed else None,
+            kind=COMMAND_ERROR if failed else SUCCESS,
+        )
     raise _invalid(command_id, "neither a v2 envelope nor a legacy response")

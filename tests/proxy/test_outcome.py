@@ -73,7 +73,7 @@ def test_v2(result: dict[str, Any], accepted: bool, status: int, envelope: dict[
 LEGACY: list[tuple[dict[str, Any], Outcome]] = [
     ({"response": "plain", "status": 201, "mimetype": "text/plain"}, Outcome(201, b"plain", "text/plain")),
     ({"response": {"k": [1]}}, Outcome(200, b'{"k":[1]}')),
-    ({"response": b"\x00raw", "status": "503"}, Outcome(503, b"\x00raw")),
+    ({"response": b"\x00raw", "status": "503"}, Outcome(503, b"\x00raw", error_code="http_503", kind="command_error")),
     ({"response": None, "mimetype": ""}, Outcome(200, b"null")),
     ({"response": 2**70}, Outcome(200, str(2**70).encode())),
 ]
@@ -82,6 +82,30 @@ LEGACY: list[tuple[dict[str, Any], Outcome]] = [
 @pytest.mark.parametrize(("result", "expected"), LEGACY)
 def test_legacy_v1(result: dict[str, Any], expected: Outcome) -> None:
     assert outcome_from_result(result, "c/C") == expected
+
+
+FAILED_V2: list[tuple[dict[str, Any], tuple[str, str | None]]] = [
+    ({"command_response": {"body": 1}}, ("success", None)),
+    ({"command_response": {"http_status": 299}}, ("success", None)),
+    ({"command_response": {"http_status": 404}, "error": None}, ("command_error", "http_404")),
+    ({"command_response": {"http_status": 302}}, ("command_error", "http_302")),
+    (
+        {"command_response": {"http_status": 404}, "error": {"error_code": "HttpError404"}},
+        ("command_error", "HttpError404"),
+    ),
+    (
+        {"command_response": {}, "error": {"error_code": "HttpConnectionError"}},
+        ("command_error", "HttpConnectionError"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("result", "how"), FAILED_V2)
+def test_a_v2_answer_says_how_the_command_went(result: dict[str, Any], how: tuple[str, str | None]) -> None:
+    """A failed command's answer is a 200 like any other: its kind and code are what metrics count."""
+    outcome = outcome_from_result(result, "c/C")
+    assert outcome.status == 200
+    assert (outcome.kind, outcome.error_code) == how
 
 
 INVALID: list[tuple[Any, str]] = [

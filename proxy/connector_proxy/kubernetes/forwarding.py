@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import orjson
 
+from connector_proxy.call_context import ERROR_CODE_HEADER, OUTCOME_HEADER, REQUEST_ID_HEADER, current_call
 from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
-from connector_proxy.outcome import JSON, Outcome
+from connector_proxy.outcome import COMMAND_ERROR, DISPATCH_ERROR, JSON, SAFE_CODE, Outcome
 from connector_proxy.secret_files import MountedKey, credential_headers
 from spiff_connector_sdk.proxies import environment_mounts
 from spiff_connector_sdk.transport import pooled_transport
@@ -126,7 +127,7 @@ class RemoteCommand:
         try:
             async with asyncio.timeout(remote.timeout):
                 async with remote.slots:
-                    response = await self.forwarder.client.post(url, content=body, headers=remote.headers())
+                    response = await self.forwarder.client.post(url, content=body, headers=_with_call(remote.headers()))
         except TimeoutError:
             logger.warning("connector timed out", extra={"command": self.id, "connector": remote.key})
             raise DispatchError(
@@ -150,9 +151,31 @@ class RemoteCommand:
                 endpoint=remote.endpoint,
                 secret=remote.secret,
             )
-        media_type = response.headers.get("content-type", JSON)
-        code = _error_code(response.content) if response.status_code >= 400 else None
-        return Outcome(response.status_code, response.content, media_type, error_code=code)
+        return _forwarded_outcome(response)
+
+
+def _with_call(headers: dict[str, str]) -> dict[str, str]:
+    """The call's request id goes on to the workload, whose log line of the call then carries it."""
+    call = current_call.get()
+    if call is not None:
+        headers[REQUEST_ID_HEADER] = call.request_id
+    return headers
+
+
+def _forwarded_outcome(response: httpx.Response) -> Outcome:
+    """The workload's answer, passed on as it is. How it went: from the workload's own outcome
+    headers (this project's proxies send them on failures), else from the status alone (another
+    proxy: a failed command's answer is a 200 then), with the body's error_code when it failed."""
+    status = response.status_code
+    media_type = response.headers.get("content-type", JSON)
+    kind = response.headers.get(OUTCOME_HEADER)
+    code = response.headers.get(ERROR_CODE_HEADER)
+    if kind in (COMMAND_ERROR, DISPATCH_ERROR) and code is not None and SAFE_CODE.match(code):
+        return Outcome(status, response.content, media_type, error_code=code, kind=kind)
+    if status >= 400:
+        return Outcome(status, response.content, media_type, error_code=_error_code(response.content),
+                       kind=DISPATCH_ERROR)  # fmt: skip
+    return Outcome(status, response.content, media_type)
 
 
 def _error_code(body: bytes) -> str:

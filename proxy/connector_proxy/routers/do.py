@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from connector_proxy.call_context import CallContext, request_id_from
 from connector_proxy.dispatch import MALFORMED_PATH, as_response, do_answer, outcome_answer
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import proxy_state
@@ -32,7 +33,8 @@ _DO_DOC: dict[int | str, dict[str, Any]] = {
 
 @router.post("/v1/do/{connector}/{command}", summary="Execute a connector command", responses=_DO_DOC)
 async def do_command(connector: str, command: str, request: Request) -> Response:
-    return as_response(await do_answer(proxy_state(request), f"{connector}/{command}", await request.body()))
+    call = CallContext(request_id_from(request.headers.get("x-request-id")))
+    return as_response(await do_answer(proxy_state(request), f"{connector}/{command}", await request.body(), call))
 
 
 @router.post("/v1/do/{path:path}", include_in_schema=False)

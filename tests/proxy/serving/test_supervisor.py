@@ -17,16 +17,20 @@ import httpx
 from proxytest.serve_process import serving
 
 COMMAND = '''
+import pathlib
 import time
 
 
 class {name}:
     """Answers with the version of its package."""
 
-    def __init__(self, seconds: float = 0):
+    def __init__(self, seconds: float = 0, started: str = ""):
         self.seconds = seconds
+        self.started = started
 
     def execute(self, config, task_data):
+        if self.started:
+            pathlib.Path(self.started).touch()
         time.sleep(min(float(self.seconds), 5))
         return {{"command_response": {{"body": {{"version": "{version}"}}}}, "command_response_version": 2}}
 '''
@@ -103,8 +107,16 @@ class Load:
         self.thread.join(timeout=30)
 
 
-def run_slow(url: str, command: str) -> httpx.Response:
-    return httpx.post(f"{url}/v1/do/reloaded/{command}", json={"seconds": 2}, timeout=30)
+def run_slow(url: str, command: str, started: Path) -> httpx.Response:
+    return httpx.post(f"{url}/v1/do/reloaded/{command}", json={"seconds": 2, "started": str(started)}, timeout=30)
+
+
+def wait_running(started: Path, within: float = 30) -> None:
+    """Until the slow command runs (its worker process started, its module imported)."""
+    deadline = time.monotonic() + within
+    while not started.exists():
+        assert time.monotonic() < deadline, "the slow command did not start"
+        time.sleep(0.05)
 
 
 def test_installed_upgraded_and_removed_packages_apply_without_a_restart_or_a_failed_request(tmp_path: Path) -> None:
@@ -117,8 +129,9 @@ def test_installed_upgraded_and_removed_packages_apply_without_a_restart_or_a_fa
         pip_install(v1, site)
         assert proxy.wait_for(lambda seen: bool(seen)) == {"reloaded/Hello", "reloaded/Slow"}
 
-        in_flight = pool.submit(run_slow, proxy.url, "Slow")  # answered by the worker being replaced
-        time.sleep(0.5)
+        started = tmp_path / "slow-started"
+        in_flight = pool.submit(run_slow, proxy.url, "Slow", started)  # answered by the worker being replaced
+        wait_running(started)
         pip_install(v2, site)
         assert proxy.wait_for(lambda seen: "reloaded/Hello2" in seen) == {"reloaded/Hello2", "reloaded/Slow"}
         answer = in_flight.result(timeout=60)
@@ -147,8 +160,9 @@ def test_sighup_reloads_when_the_scan_is_off(tmp_path: Path) -> None:
         proxy.process.send_signal(signal.SIGHUP)
         assert proxy.wait_for(lambda seen: bool(seen)) == {"reloaded/Hello", "reloaded/Slow"}
 
-        in_flight = pool.submit(run_slow, proxy.url, "Slow")
-        time.sleep(0.5)
+        started = tmp_path / "slow-started"
+        in_flight = pool.submit(run_slow, proxy.url, "Slow", started)
+        wait_running(started)
         shutil.rmtree(site)
         proxy.process.send_signal(signal.SIGHUP)  # the worker running Slow is stopped meanwhile
         assert proxy.wait_for(lambda seen: not seen) == set()
