@@ -5,46 +5,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Annotated
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connector_proxy.app import create_app
-from connector_proxy.loading.embedded import EmbeddedConnectors
-from connector_proxy.loading.sdk import load_sdk_connector
 from connector_proxy.metrics import MAX_ERROR_CODES, ProxyMetrics
-from connector_proxy.registry import Registry
-from connector_proxy.settings import Settings
 from proxytest.servers import serve_in_thread
-from spiff_connector_sdk import CommandError, Connector, Context, ErrorInfo, Param, Result
+from proxytest.shop import shop_app
 
-shop = Connector("shop")
 SECRET = "card-4111-1111-1111-1111"
-
-
-@shop.command("Buy")
-async def buy(ctx: Context, item: Annotated[str, Param("What", schema={"maxLength": 30})]) -> Result:
-    if item == "missing":
-        raise CommandError("ItemNotFound", "No such item.", http_status=404)
-    if item == "gone":
-        return Result(body={"error": "gone"}, http_status=410)
-    if item == "declined":
-        return Result(body={}, error=ErrorInfo("PaymentDeclined", "Declined."))
-    return Result(body={"bought": item})
-
-
-@shop.command("Fail")
-async def fail(ctx: Context, code: str) -> Result:
-    raise CommandError(code, "failed")
 
 
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[httpx.Client]:
-    loaded = load_sdk_connector(shop)
-    embedded = EmbeddedConnectors(registry=Registry.build(loaded.commands), connectors=(shop,))
-    with serve_in_thread(create_app(Settings(), embedded=embedded)) as url, httpx.Client(base_url=url) as http:
+    with serve_in_thread(shop_app()) as url, httpx.Client(base_url=url) as http:
         yield http
 
 

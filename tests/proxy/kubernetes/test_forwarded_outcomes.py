@@ -1,0 +1,81 @@
+"""A front proxy counts a forwarded call as the workload answered it, and the workload's log line
+of the call carries the front proxy's request id. The workload is a real proxy app on 127.0.0.1."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from connector_proxy.call_context import CallContext, current_call
+from connector_proxy.execution import Runtime
+from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand
+from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
+from proxytest.fake_workload import fake_workload
+from proxytest.servers import serve_in_thread
+from proxytest.shop import shop_app
+
+NS = "spiff"
+
+
+def connector(name: str, endpoint: str, commands: list[str]) -> dict[str, Any]:
+    status = {
+        "endpoint": endpoint,
+        "commands": [{"id": command, "parameters": []} for command in commands],
+        "conditions": [{"type": "Ready", "status": "True"}],
+    }
+    metadata = {"namespace": NS, "name": name, "creationTimestamp": "2025-01-01T00:00:00Z"}
+    return {"metadata": metadata, "spec": {"source": {"image": {"ref": "registry.example/c:1"}}}, "status": status}
+
+
+def remote(forwarder: Forwarder, endpoint: str, command_id: str) -> RemoteCommand:
+    registry = RemoteRegistryBuilder(forwarder).build([connector("shop", endpoint, [command_id])], revision=1)
+    command = registry.commands[command_id]
+    assert isinstance(command, RemoteCommand)
+    return command
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "code", "status"),
+    [
+        (b'{"item": "tea"}', "success", None, 200),
+        (b'{"item": "missing"}', "command_error", "ItemNotFound", 200),
+        (b'{"item": "gone"}', "command_error", "http_410", 200),
+        (b"{}", "dispatch_error", "missing_parameter", 400),
+    ],
+)
+async def test_the_workloads_outcome_is_the_front_proxys(
+    body: bytes,
+    kind: str,
+    code: str | None,
+    status: int,
+    servers: ExitStack,
+    runtime: Runtime,
+    forwarder: Forwarder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    workload = servers.enter_context(serve_in_thread(shop_app()))
+    token = current_call.set(CallContext("front-request-1"))
+    try:
+        with caplog.at_level(logging.INFO, logger="connector_proxy.do"):
+            outcome = await remote(forwarder, workload, "shop/Buy").run(body, runtime)
+    finally:
+        current_call.reset(token)
+    assert (outcome.status, outcome.kind, outcome.error_code) == (status, kind, code)
+    [line] = [r for r in caplog.records if r.getMessage() == "command answered"]  # the workload's
+    assert line.__dict__["request_id"] == "front-request-1"
+
+
+async def test_another_proxys_failures_are_read_from_the_status(
+    servers: ExitStack, runtime: Runtime, forwarder: Forwarder
+) -> None:
+    """A proxy without the outcome headers (a fake one here): a 4xx is a dispatch error with the
+    body's code, a 200 a success whatever its envelope holds."""
+    other = servers.enter_context(serve_in_thread(fake_workload("shop", ["shop/Echo", "shop/Bad"])))
+    outcome = await remote(forwarder, other, "shop/Echo").run(b"{}", runtime)
+    assert (outcome.status, outcome.kind, outcome.error_code) == (200, "success", None)
+    assert "x-request-id" not in outcome.body.decode()  # no call context: nothing to pass on
+    bad = await remote(forwarder, other, "shop/Bad").run(b"{}", runtime)
+    assert (bad.status, bad.kind, bad.error_code) == (400, "dispatch_error", "missing_parameter")
