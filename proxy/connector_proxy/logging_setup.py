@@ -40,8 +40,17 @@ class JsonFormatter(logging.Formatter):
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    """The fields passed with ``extra=``, and an exception's type (never its text: it may hold secrets)."""
+    """The fields passed with ``extra=``, and an exception's type (never its text: it may hold secrets).
+
+    kopf's per-object records (the operator's) carry its whole settings object and bookkeeping as
+    extras: they become one ``object`` field naming the Connector (``Connector spiff/crm``)."""
     fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+    ref = fields.pop("k8s_ref", None)
+    if ref is not None:
+        fields.pop("settings", None)
+        fields.pop("k8s_skip", None)
+        if isinstance(ref, dict):
+            fields["object"] = f"{ref.get('kind')} {ref.get('namespace')}/{ref.get('name')}"
     if record.exc_info and record.exc_info[0] is not None:
         fields["exc_type"] = record.exc_info[0].__name__
     return fields

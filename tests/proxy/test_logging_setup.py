@@ -42,3 +42,23 @@ def test_text_lines_carry_the_fields_as_key_value() -> None:
 def test_json_lines_carry_the_same_fields() -> None:
     payload = json.loads(JsonFormatter().format(_record(with_exception=True)))
     assert (payload["command"], payload["error"], payload["exc_type"]) == ("demo/Run", "token ***", "RuntimeError")
+
+
+def test_a_kopf_object_line_names_its_object_not_kopfs_settings(caplog: pytest.LogCaptureFixture) -> None:
+    """kopf's per-object logger adds its whole settings object to every record's extras."""
+    import kopf
+
+    body = {"apiVersion": "connectors.spiffworkflow.org/v1alpha1", "kind": "Connector",
+            "metadata": {"name": "crm", "namespace": "spiff", "uid": "u-1"}}  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="kopf.objects"):
+        kopf.ObjectLogger(body=kopf.Body(body), settings=kopf.OperatorSettings()).info("Handler 'converge' succeeded.")
+    [record] = caplog.records
+    line = json.loads(JsonFormatter().format(record))
+    assert line == {
+        "ts": line["ts"],
+        "level": "info",
+        "logger": "kopf.objects",
+        "event": "Handler 'converge' succeeded.",
+        "object": "Connector spiff/crm",
+    }
+    assert len(JsonFormatter().format(record)) < 200  # it was about 1.7 KB
