@@ -49,3 +49,16 @@ def merge_conditions(
         }
     order = [READY, SPEC_VALID, WORKLOAD_AVAILABLE, DISCOVERED, CONFLICT_FREE]
     return sorted(by_type.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"]))
+
+
+def seconds_false(existing: Sequence[dict[str, Any]] | None, kind: str, at: datetime.datetime | None = None) -> float:
+    """How long condition ``kind`` has been False (0 when it is not False, or its time is unreadable)."""
+    for condition in existing or ():
+        if condition.get("type") == kind and condition.get("status") == "False":
+            try:
+                since = datetime.datetime.strptime(str(condition.get("lastTransitionTime")), "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                return 0.0
+            current = at or datetime.datetime.now(datetime.UTC)
+            return max(0.0, (current - since.replace(tzinfo=datetime.UTC)).total_seconds())
+    return 0.0

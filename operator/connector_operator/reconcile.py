@@ -134,6 +134,17 @@ async def _apply_caller_policy(services: Services, namespace: str) -> None:
         keys.written(config_map)
 
 
+def _withdrawn_if_due(ref: ConnectorRef, settings: OperatorSettings, base: dict[str, Any], message: str) -> str:
+    """An outage keeps the last discovered commands (they answer 503 connector_unavailable, which
+    spiff-arena retries) until ``withdraw_after`` seconds of it, when set: then they are withdrawn
+    (404 command_not_found) and the message says so."""
+    grace = settings.withdraw_after
+    if grace is None or cond.seconds_false(ref.status.get("conditions"), cond.READY) < grace:
+        return message
+    base.update(_WITHDRAWN)
+    return f"{message} Its commands were withdrawn after {grace:g} s (CONNECTOR_OPERATOR_WITHDRAW_AFTER)."
+
+
 def workload_token(settings: OperatorSettings) -> str | None:
     """The operator's current ServiceAccount token for workloads (the kubelet rotates the file)."""
     if settings.workload_token_file is None:
@@ -217,6 +228,7 @@ async def reconcile(
         deployment = await services.kube.get_deployment(ref.namespace, workload_name(ref.name))
         if not _available(deployment):
             message = f"Waiting for Deployment {workload_name(ref.name)} to have an available replica."
+            message = _withdrawn_if_due(ref, settings, base, message)
             await _write(
                 services,
                 ref,
@@ -241,13 +253,14 @@ async def reconcile(
         await _write(services, ref, [*updates, Condition(cond.READY, False, "SecretMissing", message)], base)
         raise RetryLater(message, backoff(retry)) from None
     except DiscoveryError as error:
+        message = _withdrawn_if_due(ref, settings, base, error.message)
         await _write(
             services,
             ref,
             [
                 *updates,
                 Condition(cond.DISCOVERED, False, error.reason, error.message),
-                Condition(cond.READY, False, error.reason, error.message),
+                Condition(cond.READY, False, error.reason, message),
             ],
             base,
         )

@@ -27,6 +27,13 @@ class OperatorSettings(BaseSettings):
     image_pull_policy: str = Field("IfNotPresent", pattern="^(Always|IfNotPresent|Never)$")
     discovery_interval: float = Field(60.0, gt=0, le=86400, description="Seconds between re-discoveries.")
     discovery_timeout: float = Field(10.0, gt=0, le=300, description="Seconds allowed for one discovery request.")
+    withdraw_after: float | None = Field(
+        None,
+        gt=0,
+        le=30 * 86400,
+        description="Seconds a Connector may stay unreachable (or its workload unavailable) before its commands "
+        "are withdrawn; unset: they are kept, answering 503 connector_unavailable, until it is deleted or suspended.",
+    )
     service_endpoint: str = Field(
         "http://{service}.{namespace}.svc:{port}",
         description="How a workload's Service is addressed; {service}, {namespace} and {port} are filled in "

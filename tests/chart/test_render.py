@@ -335,6 +335,8 @@ def test_production_values_reach_the_pods() -> None:
     operator = env_values(container_of(objects, OPERATOR))
     assert operator["CONNECTOR_OPERATOR_SERVICE_ENDPOINT"] == "http://{service}.{namespace}.svc.example.internal:{port}"
     assert operator["CONNECTOR_OPERATOR_DISCOVERY_TIMEOUT"] == "5.5"
+    assert operator["CONNECTOR_OPERATOR_WITHDRAW_AFTER"] == "900"
+    assert "CONNECTOR_OPERATOR_WITHDRAW_AFTER" not in env_values(container_of(rendered("defaults"), OPERATOR))
     ingress = one(objects, "Ingress", PROXY, NS)
     # Only the browser OAuth flow: never /metrics (its own port, not behind the Ingress) or /docs.
     assert [p["path"] for p in ingress["spec"]["rules"][0]["http"]["paths"]] == ["/v1/auth/"]

@@ -148,9 +148,12 @@ class Operators:
         self.namespace = namespace
         self.running: list[tuple[OperatorInThread, threading.Thread]] = []
 
-    async def start(self) -> OperatorInThread:
+    async def start(self, **overrides: Any) -> OperatorInThread:
         settings = OperatorSettings(
-            namespaces=[self.namespace], discovery_interval=3600, health_port=free_port(), recheck_port=free_port()
+            **{"discovery_interval": 3600, **overrides},
+            namespaces=[self.namespace],
+            health_port=free_port(),
+            recheck_port=free_port(),
         )
         operator = OperatorInThread(settings)
         thread = threading.Thread(target=operator.run, name="connector-operator", daemon=True)

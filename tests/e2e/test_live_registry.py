@@ -282,6 +282,55 @@ async def test_dead_and_slow_connectors_only_affect_their_own_commands(
     assert (await post(f"{proxy}/v1/do/fast/Echo", {})).status_code == 200
 
 
+async def test_an_outage_keeps_the_commands_answering_503_until_the_proxy_is_back(
+    kube: RealCluster, operators: Operators, servers: ExitStack
+) -> None:
+    """The operator re-discovers every second: it sees the federated proxy die, keeps its catalog
+    (Ready=False, Unreachable) and every proxy answers 503 connector_unavailable (which spiff-arena
+    retries), never 404; back on its port, it serves again with no change to the registry."""
+    port = free_port()
+    outage = ExitStack()
+    outage.enter_context(serve_in_thread(fake_workload("fed", ["fed/Echo"]), port=port))
+    await operators.start(discovery_interval=1)
+    await kube.create(connector(kube, "fed", f"http://127.0.0.1:{port}"))
+    await wait_condition(kube, "fed", "Ready", "True", namespace=kube.namespace, within=30)
+    proxy = start_proxy(servers, kube)
+    await listed(proxy, {"fed/Echo"})
+    assert (await post(f"{proxy}/v1/do/fed/Echo", {})).status_code == 200
+
+    outage.close()
+    status = await wait_condition(kube, "fed", "Ready", "False", "Unreachable", namespace=kube.namespace, within=30)
+    assert [c["id"] for c in status["commands"]] == ["fed/Echo"]
+    response = await post(f"{proxy}/v1/do/fed/Echo", {})
+    assert (response.status_code, response.json()["error"]["error_code"]) == (503, "connector_unavailable")
+    assert await ids(proxy) == {"fed/Echo"}
+
+    servers.enter_context(serve_in_thread(fake_workload("fed", ["fed/Echo"]), port=port))
+    await wait_condition(kube, "fed", "Ready", "True", namespace=kube.namespace, within=30)
+    assert (await post(f"{proxy}/v1/do/fed/Echo", {})).status_code == 200
+
+
+async def test_with_a_grace_an_outage_withdraws_the_commands_after_it(
+    kube: RealCluster, operators: Operators, servers: ExitStack
+) -> None:
+    outage = ExitStack()
+    runtime = outage.enter_context(serve_in_thread(fake_workload("fed", ["fed/Echo"])))
+    await operators.start(discovery_interval=1, withdraw_after=2)
+    await kube.create(connector(kube, "fed", runtime))
+    await wait_condition(kube, "fed", "Ready", "True", namespace=kube.namespace, within=30)
+    outage.close()
+
+    async def withdrawn() -> dict[str, Any] | None:
+        obj = await kube.get(API_VERSION, "Connector", kube.namespace, "fed")
+        status = (obj or {}).get("status") or {}
+        return status if status.get("commandCount") == 0 else None
+
+    status = await eventually(withdrawn, within=60)
+    ready = condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Unreachable")
+    assert ready["message"].endswith("Its commands were withdrawn after 2 s (CONNECTOR_OPERATOR_WITHDRAW_AFTER).")
+
+
 async def test_duplicate_ids_go_to_the_oldest_connector(
     kube: RealCluster, operators: Operators, servers: ExitStack
 ) -> None:

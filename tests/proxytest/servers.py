@@ -20,9 +20,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, startup_timeout: float = 15.0) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on 127.0.0.1 in a background thread; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
+def serve_in_thread(app: Any, *, startup_timeout: float = 15.0, port: int = 0) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on 127.0.0.1 (``port``, or a free one) in a background thread;
+    yield its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
@@ -32,9 +33,9 @@ def serve_in_thread(app: Any, *, startup_timeout: float = 15.0) -> Iterator[str]
             server.should_exit = True
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    bound = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{bound}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
