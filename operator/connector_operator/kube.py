@@ -106,6 +106,9 @@ class Kube:
         data = secret.data or {}
         return {k: base64.b64decode(v).decode("utf-8", errors="replace") for k, v in data.items()}
 
+    async def create_event(self, body: dict[str, Any]) -> None:
+        await self.core.create_namespaced_event(body["metadata"]["namespace"], body)
+
     async def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """A ConfigMap's data, or None when it does not exist."""
         try:

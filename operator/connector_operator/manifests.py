@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from connector_operator.callers import MOUNT_DIR, POLICY_KEY, VOLUME_NAME, callers_volume
+from connector_operator.events import TEMPLATE_HASH_ANNOTATION, template_hash
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConfigFromSource, ConnectorSpec, PipSource, WorkloadOptions
 from connector_proxy.contract import API_VERSION, CONFIG_ENV_PREFIX, GROUP, KIND
@@ -417,7 +418,7 @@ def build_deployment(
         "kubectl.kubernetes.io/default-container": CONTAINER_NAME,
         WORKLOAD_KEYS_ANNOTATION: json.dumps(_workload_keys(spec.workload), separators=(",", ":")),
     }
-    return {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": _metadata(name, namespace, uid),
@@ -433,6 +434,8 @@ def build_deployment(
             },
         },
     }
+    deployment["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION] = template_hash(deployment)
+    return deployment
 
 
 def without_dropped_keys(desired: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:

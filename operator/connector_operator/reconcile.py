@@ -17,8 +17,10 @@ from connector_operator import conditions as cond
 from connector_operator.callers import CallerKeys, CallerKeysUnavailable, build_callers_config_map
 from connector_operator.conditions import Condition, merge_conditions
 from connector_operator.discovery import Catalog, DiscoveryError, discover
+from connector_operator.events import build_event, ready_transition, rollout
 from connector_operator.kube import Kube
 from connector_operator.manifests import (
+    SECRETS_HASH_ANNOTATION,
     build_deployment,
     build_service,
     endpoint_for,
@@ -90,6 +92,19 @@ async def _write(
     }
     status.update(extra or {})
     await services.kube.patch_connector_status(ref.namespace, ref.name, status)
+    transition = ready_transition(ref.status.get("conditions"), status["conditions"])
+    if transition is not None:
+        await _post_event(services, ref, *transition)
+
+
+async def _post_event(services: Services, ref: ConnectorRef, kind: str, reason: str, message: str) -> None:
+    """An Event about the Connector; failing to post one never fails the reconcile."""
+    event = build_event(namespace=ref.namespace, name=ref.name, uid=ref.uid, kind=kind, reason=reason, message=message)
+    try:
+        await services.kube.create_event(event)
+    except Exception as error:  # an Event is a courtesy: the status holds the truth
+        logger.warning("event not posted", extra={"connector": f"{ref.namespace}/{ref.name}", "reason": reason,
+                                                  "error": type(error).__name__})  # fmt: skip
 
 
 _WITHDRAWN: dict[str, Any] = {"commands": [], "auths": [], "commandCount": 0, "catalogHash": None, "conflicts": []}
@@ -156,6 +171,11 @@ def workload_token(settings: OperatorSettings) -> str | None:
         return None
 
 
+def _template_secrets_hash(deployment: Mapping[str, Any] | None) -> str | None:
+    template = ((deployment or {}).get("spec") or {}).get("template") or {}
+    return ((template.get("metadata") or {}).get("annotations") or {}).get(SECRETS_HASH_ANNOTATION)
+
+
 def _available(deployment: Mapping[str, Any] | None) -> bool:
     status = (deployment or {}).get("status") or {}
     return int(status.get("availableReplicas") or 0) >= 1
@@ -211,6 +231,9 @@ async def reconcile(
         )
         current = await services.kube.get_deployment(ref.namespace, workload_name(ref.name))
         await services.kube.apply_deployment(without_dropped_keys(desired, current))
+        change = rollout(current, desired, secrets_changed=_template_secrets_hash(current) not in (None, digest))
+        if change is not None:
+            await _post_event(services, ref, "Normal", *change)
         await services.kube.apply_service(
             build_service(name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings)
         )

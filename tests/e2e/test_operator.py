@@ -315,6 +315,60 @@ async def test_kubectl_get_and_describe_as_a_platform_team_sees_them(
         assert expected in described, described
 
 
+async def test_ready_transitions_and_rollouts_are_events_kubectl_describe_shows(
+    kube: RealCluster, operators: Operators, kubectl: Kubectl
+) -> None:
+    """SecretMissing -> Ready -> Unreachable: one Event each (a retried failure posts none)."""
+    port = free_port()
+    outage = ExitStack()
+    await operators.start(discovery_interval=1)
+    source = {"url": {"endpoint": f"http://127.0.0.1:{port}", "apiKeySecretRef": {"name": "ev-key", "key": "k"}}}
+    await kube.create(conn(kube, "ev", source))
+    await wait_for(kube, "ev", "Ready", "False", "SecretMissing")
+    outage.enter_context(serve_in_thread(runtime_app(api_key="ev-key-value"), port=port))
+    await kube.create(secret_in(kube, "ev-key", k="ev-key-value"))
+    await wait_for(kube, "ev", "Ready", "True")
+    outage.close()
+    await wait_for(kube, "ev", "Ready", "False", "Unreachable")
+    await asyncio.sleep(3)  # several re-discoveries of the same failure
+
+    async def events() -> list[dict[str, Any]]:
+        listed = await kube.list("v1", "Event", kube.namespace)
+        ours = [e for e in listed if (e.get("source") or {}).get("component") == "connector-operator"]
+        return [e for e in ours if e["involvedObject"].get("name") == "ev"]  # kopf posts its own too
+
+    seen = [(e["type"], e["reason"]) for e in sorted(await events(), key=lambda e: e["metadata"]["creationTimestamp"])]
+    assert seen == [("Warning", "SecretMissing"), ("Normal", "Ready"), ("Warning", "Unreachable")]
+    described = kubectl("describe", "connector", "ev", "--namespace", kube.namespace).stdout
+    events_section = described[described.index("Events:") :]
+    for reason in ("SecretMissing", "Ready", "Unreachable"):
+        assert reason in events_section, described
+    assert "connector-operator" in events_section
+    assert "ev-key-value" not in described
+
+
+async def test_a_workloads_creation_and_rollouts_are_events(kube: RealCluster, operators: Operators) -> None:
+    await operators.start()
+    await kube.create(secret_in(kube, "rolled", KEY="one"))
+    source = {"image": {"ref": "registry.example/conn@sha256:" + "c" * 64}}
+    await kube.create(conn(kube, "rolled", source, configFrom=[{"secretRef": {"name": "rolled"}}]))
+
+    async def reasons(expected: int) -> list[str] | None:
+        listed = await kube.list("v1", "Event", kube.namespace)
+        found = [e["reason"] for e in listed if e["involvedObject"].get("name") == "rolled"]
+        workload = [r for r in found if r in ("WorkloadCreated", "WorkloadRolledOut")]
+        return workload if len(workload) >= expected else None
+
+    assert await until(lambda: reasons(1)) == ["WorkloadCreated"]
+    await kube.patch("v1", "Secret", kube.namespace, "rolled", {"data": {"KEY": base64.b64encode(b"two").decode()}})
+    assert sorted(await until(lambda: reasons(2))) == ["WorkloadCreated", "WorkloadRolledOut"]
+    listed = await kube.list("v1", "Event", kube.namespace)
+    [rolled] = [e for e in listed if e["reason"] == "WorkloadRolledOut"]
+    assert (
+        rolled["message"] == "Deployment connector-rolled rolls out new pods: a referenced Secret or ConfigMap changed."
+    )
+
+
 async def test_a_wrong_api_key_is_reported_and_its_rotation_followed(
     kube: RealCluster, operators: Operators, runtimes: ExitStack
 ) -> None:

@@ -449,9 +449,13 @@ def test_secrets_hash_in_the_pod_template(settings: OperatorSettings) -> None:
     two = deployment_of(PIP_SPEC, settings, digest="two")
     annotations = one["spec"]["template"]["metadata"]["annotations"]
     assert annotations["connectors.spiffworkflow.org/secrets-hash"] == "one"
-    # Only the pod template differs: a Secret change rolls the pods and nothing else.
-    one["spec"]["template"]["metadata"]["annotations"].pop("connectors.spiffworkflow.org/secrets-hash")
-    two["spec"]["template"]["metadata"]["annotations"].pop("connectors.spiffworkflow.org/secrets-hash")
+    # Only the pod template differs (and the digest of it the Deployment carries, for its Events): a
+    # Secret change rolls the pods and nothing else.
+    template_hash = "connectors.spiffworkflow.org/template-hash"
+    assert one["metadata"]["annotations"][template_hash] != two["metadata"]["annotations"][template_hash]
+    for deployment in (one, two):
+        deployment["spec"]["template"]["metadata"]["annotations"].pop("connectors.spiffworkflow.org/secrets-hash")
+        deployment["metadata"]["annotations"].pop(template_hash)
     assert one == two
 
 

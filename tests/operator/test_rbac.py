@@ -48,6 +48,7 @@ def test_every_api_call_of_the_kube_module_is_allowed() -> None:
         "delete_namespaced_service": ("services", "delete"),
         "read_namespaced_secret": ("secrets", "get"),
         "read_namespaced_config_map": ("configmaps", "get"),
+        "create_namespaced_event": ("events", "create"),
         "patch_namespaced_custom_object_status": ("connectors/status", "patch"),
         "get_namespaced_custom_object": ("connectors", "get"),
         "list_namespaced_custom_object": ("connectors", "list"),
