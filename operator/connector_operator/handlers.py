@@ -55,7 +55,11 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         # finalizer on every Connector, and nothing here needs one.
         memo["rediscovery"] = asyncio.create_task(rediscover_forever(services))
         # Proxies ask for an immediate re-discovery when a url source refuses a forwarded call.
-        server = RecheckServer(operator_settings.namespaces, lambda ns, name: recheck_one(services, ns, name))
+        server = RecheckServer(
+            operator_settings.namespaces,
+            lambda ns, name: recheck_one(services, ns, name),
+            metrics=services.metrics.registry,
+        )
         try:
             await server.start("0.0.0.0", operator_settings.recheck_port)  # noqa: S104 - a server
         except OSError as error:
@@ -145,6 +149,7 @@ async def rediscover_once(services: Services) -> int:
     """Reconcile every Connector once (a fresh list, so claims are consistent); return how many."""
     bodies = await services.kube.list_connectors(services.settings.namespaces)
     claims = [claim for claim in map(claim_of, bodies) if claim is not None]
+    services.metrics.keep_only({key_of(body) for body in bodies})
     for body in bodies:
         try:
             await reconcile(services, body, claims)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from connector_proxy.settings import namespace_names
 
@@ -43,8 +44,15 @@ class RecheckServer:
     """The endpoint, on its own port. ``namespaces``: those watched (empty: every namespace)."""
 
     def __init__(
-        self, namespaces: Sequence[str], recheck: Recheck, *, interval: float = 5.0, max_running: int = 32
+        self,
+        namespaces: Sequence[str],
+        recheck: Recheck,
+        *,
+        interval: float = 5.0,
+        max_running: int = 32,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
+        self.metrics = metrics
         self.namespaces = frozenset(namespaces)
         self.interval = interval
         self.max_running = max_running
@@ -56,7 +64,15 @@ class RecheckServer:
     def application(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/recheck/{path:.*}", self._handle)
+        if self.metrics is not None:
+            app.router.add_get("/metrics", self._metrics)
         return app
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        """The operator's Prometheus metrics (:mod:`connector_operator.metrics`), open like liveness."""
+        assert self.metrics is not None
+        body = generate_latest(self.metrics)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self, host: str, port: int) -> None:
         """Listen on ``host:port`` (``port`` 0: any free port, see :attr:`port`); raises OSError."""

@@ -7,8 +7,9 @@ the same function, which converges the cluster and the status to the spec.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from connector_operator.manifests import (
     without_dropped_keys,
     workload_name,
 )
+from connector_operator.metrics import OperatorMetrics
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
 from connector_proxy.contract import Claim, lost_commands
@@ -53,6 +55,7 @@ class Services:
     http: httpx.AsyncClient
     settings: OperatorSettings
     callers: CallerKeys | None = None  # with settings.caller_auth
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,9 @@ async def _write(
     }
     status.update(extra or {})
     await services.kube.patch_connector_status(ref.namespace, ref.name, status)
+    ready = next((c for c in status["conditions"] if c["type"] == cond.READY), None)
+    if ready is not None:
+        services.metrics.connector_ready(f"{ref.namespace}/{ref.name}", ready["status"], ready["reason"])
     transition = ready_transition(ref.status.get("conditions"), status["conditions"])
     if transition is not None:
         await _post_event(services, ref, *transition)
@@ -149,6 +155,22 @@ async def _apply_caller_policy(services: Services, namespace: str) -> None:
         keys.written(config_map)
 
 
+async def _discover(services: Services, endpoint: str, api_key: str | None, token: str | None) -> Catalog:
+    """:func:`discover`, counted and timed."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return await discover(
+            services.http, endpoint, api_key=api_key, token=token, timeout=services.settings.discovery_timeout
+        )
+    except DiscoveryError as error:
+        outcome = error.reason
+        raise
+    finally:
+        services.metrics.discoveries.labels(outcome).inc()
+        services.metrics.discovery_seconds.observe(time.perf_counter() - started)
+
+
 def _withdrawn_if_due(ref: ConnectorRef, settings: OperatorSettings, base: dict[str, Any], message: str) -> str:
     """An outage keeps the last discovered commands (they answer 503 connector_unavailable, which
     spiff-arena retries) until ``withdraw_after`` seconds of it, when set: then they are withdrawn
@@ -185,6 +207,27 @@ async def reconcile(
     services: Services, body: Mapping[str, Any], claims: Iterable[Claim], retry: int = 0
 ) -> Catalog | None:
     """Converge one Connector. Returns its catalog when Ready; raises RetryLater or SpecRejected."""
+    metrics = services.metrics
+    started = time.perf_counter()
+    result = "error"
+    try:
+        catalog = await _reconcile(services, body, claims, retry)
+        result = "ready" if catalog is not None else "not_ready"
+        return catalog
+    except RetryLater:
+        result = "retry"
+        raise
+    except SpecRejected:
+        result = "rejected"
+        raise
+    finally:
+        metrics.reconciles.labels(result).inc()
+        metrics.reconcile_seconds.observe(time.perf_counter() - started)
+
+
+async def _reconcile(
+    services: Services, body: Mapping[str, Any], claims: Iterable[Claim], retry: int = 0
+) -> Catalog | None:
     ref = ConnectorRef.from_body(body)
     settings = services.settings
     try:
@@ -268,9 +311,7 @@ async def reconcile(
     try:
         api_key = await _api_key(services, ref, spec)
         token = workload_token(settings) if spec.source_kind != "url" else None
-        catalog = await discover(
-            services.http, endpoint, api_key=api_key, token=token, timeout=settings.discovery_timeout
-        )
+        catalog = await _discover(services, endpoint, api_key, token)
     except KeyError as missing_key:
         message = f"API key not found: {missing_key.args[0]}."
         await _write(services, ref, [*updates, Condition(cond.READY, False, "SecretMissing", message)], base)

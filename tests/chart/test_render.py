@@ -451,15 +451,17 @@ def test_network_policies_scope_ingress_when_on() -> None:
     # The metrics port has peers of its own (Prometheus), the HTTP port's peers do not reach it.
     assert metrics == {"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [{"namespaceSelector": {}}]}
 
-    # The operator takes its recheck requests from this release's proxy pods only; /healthz stays open.
+    # The operator takes its recheck requests from this release's proxy pods, and the metrics peers
+    # scrape its /metrics on that port; /healthz stays open.
     operator_policy = one(objects, "NetworkPolicy", OPERATOR, NS)
     assert _matches(operator_policy["spec"]["podSelector"], operator_labels)
     assert not _matches(operator_policy["spec"]["podSelector"], proxy_labels)
     assert operator_policy["spec"]["policyTypes"] == ["Ingress"]
     recheck, health = operator_policy["spec"]["ingress"]
     assert recheck["ports"] == [{"port": "recheck", "protocol": "TCP"}]
-    [peer] = recheck["from"]
+    peer, prometheus = recheck["from"]
     assert _matches(peer["podSelector"], proxy_labels) and "namespaceSelector" not in peer  # the release's namespace
+    assert prometheus == {"namespaceSelector": {}}
     assert not _matches(peer["podSelector"], test_labels)
     assert health == {"ports": [{"port": "health", "protocol": "TCP"}]}
 
@@ -488,6 +490,13 @@ def test_optional_service_monitor() -> None:
     assert _matches(monitor["spec"]["selector"], one(objects, "Service", PROXY)["metadata"]["labels"])
     [endpoint] = monitor["spec"]["endpoints"]
     assert (endpoint["port"], endpoint["path"], endpoint["interval"]) == ("metrics", "/metrics", "15s")
+    operator = one(objects, "ServiceMonitor", OPERATOR, "monitoring")
+    service = one(objects, "Service", OPERATOR)
+    assert _matches(operator["spec"]["selector"], service["metadata"]["labels"])
+    assert not _matches(operator["spec"]["selector"], one(objects, "Service", PROXY)["metadata"]["labels"])
+    [endpoint] = operator["spec"]["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("recheck", "/metrics")
+    assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
 
 
 def test_bundled_connectors_are_valid_connectors() -> None:

@@ -33,6 +33,7 @@ from kube.connectors import (
     wait_condition,
 )
 from kube.fixtures import eventually
+from prometheus_client.parser import text_string_to_metric_families
 
 from connector_operator.settings import OperatorSettings
 from connector_proxy.contract import API_VERSION
@@ -367,6 +368,32 @@ async def test_a_workloads_creation_and_rollouts_are_events(kube: RealCluster, o
     assert (
         rolled["message"] == "Deployment connector-rolled rolls out new pods: a referenced Secret or ConfigMap changed."
     )
+
+
+async def test_the_operator_metrics_count_reconciles_discoveries_and_connectors_by_reason(
+    kube: RealCluster, operators: Operators, runtimes: ExitStack
+) -> None:
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    operator = await operators.start()
+    await kube.create(conn(kube, "up", {"url": {"endpoint": runtime}}))
+    await kube.create(conn(kube, "down", {"url": {"endpoint": f"http://127.0.0.1:{free_port()}"}}))
+    await wait_for(kube, "up", "Ready", "True")
+    await wait_for(kube, "down", "Ready", "False", "Unreachable")
+    async with httpx.AsyncClient(timeout=10) as client:
+        scraped = await client.get(f"http://127.0.0.1:{operator.settings.recheck_port}/metrics")
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+    }
+    assert samples[("connector_operator_connectors", (("ready", "True"), ("reason", "Ready")))] == 1
+    assert samples[("connector_operator_connectors", (("ready", "False"), ("reason", "Unreachable")))] == 1
+    assert samples[("connector_operator_reconciles_total", (("result", "ready"),))] >= 1
+    assert samples[("connector_operator_reconciles_total", (("result", "retry"),))] >= 1
+    assert samples[("connector_operator_discoveries_total", (("outcome", "ok"),))] >= 1
+    assert samples[("connector_operator_discoveries_total", (("outcome", "Unreachable"),))] >= 1
+    assert samples[("connector_operator_reconcile_duration_seconds_count", ())] >= 2
 
 
 async def test_a_wrong_api_key_is_reported_and_its_rotation_followed(
