@@ -36,6 +36,7 @@ from connector_proxy.routers.docs import install_docs
 from connector_proxy.secret_files import MountedKey
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
+from connector_proxy.tracing import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         timeout=settings.command_timeout,
         isolation=isolation,
     )
-    state = ProxyState(registry=embedded.registry, runtime=runtime)
+    state = ProxyState(registry=embedded.registry, runtime=runtime, tracing=Tracing.configured(settings.tracing))
     refusals = RecheckNotifier(settings.operator_url, state.metrics.forward_refused, lambda: state.forwarder.client)
     watcher = _kubernetes_watcher(settings, state, refusals) if settings.kubernetes else None
 
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(pool.shutdown, wait=False, cancel_futures=True)
+            stack.callback(state.tracing.shutdown)  # last: the spans of the calls before it are exported
             if isolation is not None:
                 stack.callback(isolation.close)
                 if isolation.preload:

@@ -36,6 +36,7 @@ MALFORMED_PATH = DispatchError(
 )
 JSON_TYPE = b"application/json"
 Headers = tuple[tuple[bytes, bytes], ...]
+_CRASHED = Outcome(500, b"", error_code="cancelled", kind="dispatch_error")  # what a span ends with on cancellation
 _REQUEST_ID, _OUTCOME, _ERROR_CODE = REQUEST_ID_HEADER.encode(), OUTCOME_HEADER.encode(), ERROR_CODE_HEADER.encode()
 
 
@@ -58,6 +59,8 @@ async def dispatch(state: ProxyState, command_id: str, body: bytes, call: CallCo
     label = command_id if command is not None else UNKNOWN_COMMAND
     state.metrics.started(label)
     token = current_call.set(call)
+    span, trace_token = state.tracing.start(label, call.trace_parent)
+    outcome = _CRASHED
     try:
         if command is None:
             raise DispatchError(404, ErrorCode.COMMAND_NOT_FOUND, f"No command {command_id} is registered.")
@@ -65,6 +68,7 @@ async def dispatch(state: ProxyState, command_id: str, body: bytes, call: CallCo
     except DispatchError as error:
         outcome = Outcome.from_error(error)
     finally:
+        state.tracing.end(span, trace_token, outcome)
         current_call.reset(token)
     seconds = time.perf_counter() - started
     state.metrics.observe(label, outcome.status, outcome.kind, outcome.error_code, seconds)

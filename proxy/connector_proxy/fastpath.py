@@ -20,6 +20,7 @@ from connector_proxy.errors import DispatchError, ErrorCode
 from connector_proxy.metrics import UNKNOWN_COMMAND
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import ProxyState
+from connector_proxy.tracing import incoming
 
 _LIVENESS = Answer(200, b'{"ok":true}')
 _DO_PREFIX = "/v1/do/"
@@ -108,7 +109,7 @@ class FastPath:
 
     async def _do(self, scope: Scope, receive: Receive, command_id: str) -> Answer:
         hold = self.budget.hold() if self.budget is not None else None
-        call = CallContext(request_id_from(header(scope, b"x-request-id")))
+        call = CallContext(request_id_from(header(scope, b"x-request-id")), trace_parent=incoming(scope["headers"]))
         started = time.perf_counter()
         try:
             try:

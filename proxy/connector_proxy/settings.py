@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     kubernetes: bool = Field(
         False, description="Kubernetes mode: follow Connector resources and route to their workloads."
     )
+    tracing: bool = Field(
+        False,
+        description="Export an OpenTelemetry span per /v1/do call over OTLP/HTTP (configured by the OTEL_* "
+        "variables, e.g. OTEL_EXPORTER_OTLP_ENDPOINT). Trace context is passed on either way.",
+    )
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Kubernetes mode: namespaces whose Connectors are served (comma-separated or JSON list); "

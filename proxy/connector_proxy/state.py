@@ -12,6 +12,7 @@ from connector_proxy.kubernetes.forwarding import Forwarder
 from connector_proxy.kubernetes.watch import WatchState
 from connector_proxy.metrics import ProxyMetrics
 from connector_proxy.registry import Registry
+from connector_proxy.tracing import Tracing
 
 
 @dataclass
@@ -23,6 +24,7 @@ class ProxyState:
     runtime: Runtime
     forwarder: Forwarder = field(default_factory=Forwarder)  # the one pooled client to workloads
     metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
+    tracing: Tracing = field(default_factory=Tracing)
     watch_state: WatchState | None = None
 
     def __post_init__(self) -> None:

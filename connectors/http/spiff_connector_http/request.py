@@ -21,6 +21,7 @@ from spiff_connector_http import errors
 from spiff_connector_http.client import DEFAULT_TIMEOUT
 from spiff_connector_http.redirects import ORIGIN, origin_of
 from spiff_connector_http.urls import InvalidUrlError, display_url, parse_url
+from spiff_connector_sdk.tracing import trace_headers
 
 BodyFormat = Literal["json", "form", "raw"]
 
@@ -88,11 +89,18 @@ class PreparedRequest:
         return self.timeout * DEADLINE_FACTOR
 
     def build(self, client: httpx.AsyncClient) -> httpx.Request:
+        headers = self.headers
+        trace = trace_headers()  # the call's trace goes on upstream, unless the diagram sets its own
+        if trace:
+            headers = httpx.Headers(headers)
+            for name, value in trace.items():
+                if name not in headers:
+                    headers[name] = value
         try:
             request = client.build_request(
                 self.method,
                 self.url,
-                headers=self.headers,
+                headers=headers,
                 timeout=httpx.Timeout(self.timeout),
                 **self.body,
             )

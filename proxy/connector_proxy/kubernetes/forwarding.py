@@ -18,6 +18,7 @@ from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
 from connector_proxy.outcome import COMMAND_ERROR, DISPATCH_ERROR, JSON, SAFE_CODE, Outcome
 from connector_proxy.secret_files import MountedKey, credential_headers
+from connector_proxy.tracing import outgoing
 from spiff_connector_sdk.proxies import environment_mounts
 from spiff_connector_sdk.transport import pooled_transport
 
@@ -155,11 +156,12 @@ class RemoteCommand:
 
 
 def _with_call(headers: dict[str, str]) -> dict[str, str]:
-    """The call's request id goes on to the workload, whose log line of the call then carries it."""
+    """The call's request id goes on to the workload, whose log line of the call then carries it, and
+    so does the trace context."""
     call = current_call.get()
     if call is not None:
         headers[REQUEST_ID_HEADER] = call.request_id
-    return headers
+    return outgoing(headers)  # and the trace context
 
 
 def _forwarded_outcome(response: httpx.Response) -> Outcome:

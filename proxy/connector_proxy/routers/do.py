@@ -15,6 +15,7 @@ from connector_proxy.call_context import CallContext, request_id_from
 from connector_proxy.dispatch import MALFORMED_PATH, as_response, do_answer, outcome_answer
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import proxy_state
+from connector_proxy.tracing import incoming
 
 router = APIRouter(tags=["commands"])
 
@@ -33,7 +34,7 @@ _DO_DOC: dict[int | str, dict[str, Any]] = {
 
 @router.post("/v1/do/{connector}/{command}", summary="Execute a connector command", responses=_DO_DOC)
 async def do_command(connector: str, command: str, request: Request) -> Response:
-    call = CallContext(request_id_from(request.headers.get("x-request-id")))
+    call = CallContext(request_id_from(request.headers.get("x-request-id")), trace_parent=incoming(request.headers.raw))
     return as_response(await do_answer(proxy_state(request), f"{connector}/{command}", await request.body(), call))
 
 

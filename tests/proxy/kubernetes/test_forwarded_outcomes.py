@@ -3,16 +3,19 @@ of the call carries the front proxy's request id. The workload is a real proxy a
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import ExitStack
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 
 from connector_proxy.call_context import CallContext, current_call
 from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
+from connector_proxy.tracing import incoming
 from proxytest.fake_workload import fake_workload
 from proxytest.servers import serve_in_thread
 from proxytest.shop import shop_app
@@ -79,3 +82,19 @@ async def test_another_proxys_failures_are_read_from_the_status(
     assert "x-request-id" not in outcome.body.decode()  # no call context: nothing to pass on
     bad = await remote(forwarder, other, "shop/Bad").run(b"{}", runtime)
     assert (bad.status, bad.kind, bad.error_code) == (400, "dispatch_error", "missing_parameter")
+
+
+async def test_the_trace_context_goes_on_to_the_workload(
+    servers: ExitStack, runtime: Runtime, forwarder: Forwarder
+) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    workload = servers.enter_context(serve_in_thread(fake_workload("shop", ["shop/Echo"])))
+    command = remote(forwarder, workload, "shop/Echo")
+    parent = incoming([(b"traceparent", traceparent.encode())])
+    assert parent is not None
+    token = otel_context.attach(parent)
+    try:
+        outcome = await command.run(b"{}", runtime)
+    finally:
+        otel_context.detach(token)
+    assert json.loads(outcome.body)["command_response"]["body"]["headers"]["traceparent"] == traceparent
