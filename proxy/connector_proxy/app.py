@@ -83,6 +83,7 @@ def _kubernetes_watcher(settings: Settings, state: ProxyState, refusals: Recheck
 
     watcher = ConnectorWatcher(watched_namespaces(settings.namespaces, settings.all_namespaces), on_change)
     state.watch_state = watcher.state
+    state.metrics.follow_watch(watcher.state)
     return watcher
 
 

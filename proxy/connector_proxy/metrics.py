@@ -9,7 +9,9 @@ raise any exception class, each a code).
 from __future__ import annotations
 
 import platform
+import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -28,6 +30,12 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 UNKNOWN_COMMAND = "unknown"
 OTHER_ERROR = "other"
 MAX_ERROR_CODES = 20
+
+
+class WatchLike(Protocol):
+    synced: bool
+    connected: bool
+    last_sync: float | None
 
 
 @dataclass
@@ -95,6 +103,24 @@ class ProxyMetrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self._series: dict[str, _CommandSeries] = {}
+        self.registry_stale = Gauge(
+            "connector_proxy_registry_stale",
+            "Kubernetes mode: 1 while the registry may be out of date (no first list yet, or the watch of "
+            "Connectors is disconnected: the last good registry is served), else 0.",
+            registry=self.registry,
+        )
+        self.seconds_since_sync = Gauge(
+            "connector_proxy_registry_seconds_since_sync",
+            "Kubernetes mode: seconds since the last successful list or watch event of Connectors.",
+            registry=self.registry,
+        )
+
+    def follow_watch(self, watch: WatchLike) -> None:
+        """Read the Kubernetes watch's state at each scrape (Kubernetes mode only)."""
+        self.registry_stale.set_function(lambda: 0.0 if watch.synced and watch.connected else 1.0)
+        self.seconds_since_sync.set_function(
+            lambda: -1.0 if watch.last_sync is None else time.monotonic() - watch.last_sync
+        )
 
     def _of(self, command: str) -> _CommandSeries:
         series = self._series.get(command)

@@ -368,9 +368,11 @@ async def test_api_server_restart_keeps_the_last_good_registry(
             # Not ready before the first successful list; liveness stays up.
             readiness = await get(f"{proxy}/v1/readiness")
             assert readiness.status_code == 503 and readiness.json()["ready"] is False
+            assert "connector_proxy_registry_stale 1.0" in (await get(f"{proxy}/metrics")).text
             await asyncio.to_thread(control_plane.start_apiserver)
             await listed(proxy, {"w/Echo"}, within=60)
             assert (await get(f"{proxy}/v1/readiness")).status_code == 200
+            assert "connector_proxy_registry_stale 0.0" in (await get(f"{proxy}/metrics")).text
 
             control_plane.stop_apiserver()  # the API goes away
 
@@ -380,6 +382,7 @@ async def test_api_server_restart_keeps_the_last_good_registry(
 
             report = await eventually(stale, within=40)
             assert report["ready"] is True and report["kubernetes"]["last_error"]
+            assert "connector_proxy_registry_stale 1.0" in (await get(f"{proxy}/metrics")).text  # alerts fire
             assert await ids(proxy) == {"w/Echo"}
             assert (await post(f"{proxy}/v1/do/w/Echo", {})).status_code == 200
 
