@@ -44,10 +44,11 @@ k8s:
 # Debian packages the tests use (root installs them): the PostgreSQL server binaries the PostgreSQL
 # connector's tests start, curl, which the README's commands use (tests/docs runs them), and
 # chromium, the headless browser that renders /docs and /redoc offline (tests/proxy/routers), and
-# openssl, which the chart README's key example uses (tests/e2e/test_doc_commands.py).
+# openssl, which the chart README's key example uses (tests/e2e/test_doc_commands.py), and
+# prometheus: promtool checks the chart's alerts and a real Prometheus runs the dashboard's queries.
 test-packages:
 	tools/postgres/install.sh
-	tools/apt-ensure.sh curl chromium openssl
+	tools/apt-ensure.sh curl chromium openssl prometheus
 
 # The project image from the Dockerfile (podman/buildah from Debian; a stand-in base image where no
 # registry is reachable; tools/node/README.md). Needs root.

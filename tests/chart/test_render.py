@@ -499,6 +499,25 @@ def test_optional_service_monitor() -> None:
     assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
 
 
+def test_optional_dashboard_and_alerts_are_the_charts_files() -> None:
+    defaults = rendered("defaults")
+    assert find(defaults, "PrometheusRule") == [] and find(defaults, "ConfigMap", f"{PROXY}-dashboard") == []
+    objects = rendered("service-monitor")
+    dashboard = one(objects, "ConfigMap", f"{PROXY}-dashboard", "monitoring")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "spiff-arena"}
+    shipped = (CHART / "dashboards" / "connector-proxy.json").read_text()
+    assert json.loads(dashboard["data"]["connector-proxy.json"]) == json.loads(shipped)
+    rule = one(objects, "PrometheusRule", PROXY, "monitoring")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    alerts = [r["alert"] for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert alerts == ["ConnectorErrorRateHigh", "ConnectorNotReady", "ConnectorProxyRegistryStale",
+                      "ConnectorOperatorReconcileErrors"]  # fmt: skip
+    # Helm left Prometheus' own template syntax alone.
+    assert "{{ $labels.connector }}" in rule["spec"]["groups"][0]["rules"][0]["annotations"]["summary"]
+
+
 def test_bundled_connectors_are_valid_connectors() -> None:
     http = one(rendered("defaults"), "Connector", "http", NS)
     assert http["apiVersion"] == "connectors.spiffworkflow.org/v1alpha1"
