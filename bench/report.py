@@ -77,6 +77,16 @@ def p50(run: Run, key: str) -> float | None:
     return float(found["p50_ms"]) if found else None
 
 
+def observability_share(run: Run, *keys: str) -> float | None:
+    """The in-process cost of ``keys`` (``bench/observability.py``) as a fraction of a ``/v1/do`` call's
+    time at the throughput connections (1 / its req/s: one worker, whose whole time that is)."""
+    costs = run.get("scenarios", {}).get("observability", {}).get("per_call_us") or {}
+    throughput = rps(run, "do")
+    if throughput is None or not all(key in costs for key in keys):
+        return None
+    return sum(float(costs[key]) for key in keys) * throughput / 1e6
+
+
 def divide(top: float | None, bottom: float | None) -> float | None:
     return top / bottom if top is not None and bottom else None
 
@@ -168,6 +178,18 @@ RATIOS = (
         "ms",
         "—",
     ),
+    Ratio(
+        "per-call log line + metrics ÷ a /v1/do call's time (bench/observability.py)",
+        lambda r: observability_share(r, "log_us", "metrics_us"),
+        "x",
+        "< 0.05x",
+    ),
+    Ratio(
+        "per-call log line + metrics + trace propagation + span (tracing on) ÷ a /v1/do call's time",
+        lambda r: observability_share(r, "log_us", "metrics_us", "propagation_us", "span_us"),
+        "x",
+        "< 0.05x",
+    ),
     Ratio("Connector Ready -> listed, median", lambda r: ready_ms(r, "median"), "ms", "—"),
     Ratio(
         "large bodies: worker peak RSS rise, every concurrent body admitted ÷ default budget (same concurrency)",
@@ -228,7 +250,7 @@ def results_table(run: Run) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
-        if key == "large_bodies":  # its own section: large_bodies_section
+        if key in ("large_bodies", "observability"):  # their own sections
             continue
         if "runs" not in scenario:
             lines.append(ready_row(scenario))
@@ -241,6 +263,36 @@ def results_table(run: Run) -> list[str]:
                 f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} |"
             )
     return lines
+
+
+def observability_section(run: Run) -> list[str]:
+    costs = run.get("scenarios", {}).get("observability", {}).get("per_call_us")
+    if not costs:
+        return []
+    throughput = rps(run, "do")
+    call_us = 1e6 / throughput if throughput else None
+    names = {
+        "log_us": "the call's `command answered` log line (JSON, to a file)",
+        "metrics_us": "its metrics (in flight, counters, latency histogram)",
+        "propagation_us": "taking a `traceparent` in and passing it on (tracing off)",
+        "span_us": "its span, with `CONNECTOR_PROXY_TRACING=true` (batch export to a sink)",
+    }
+    lines = [
+        "## Observability per /v1/do call",
+        "",
+        "`bench/observability.py`, in process after the servers stopped: microseconds per call, and that as a "
+        "share of a `/v1/do` call's time in this run (1 / the embedded `/v1/do` row's req/s at "
+        f"{run['settings']['connections']} connections, one worker: "
+        + (f"{call_us:,.0f} µs)." if call_us else "not measured)."),
+        "",
+        "| cost | µs per call | share of a call |",
+        "|---|---:|---:|",
+    ]
+    for key, name in names.items():
+        if key in costs:
+            share = f"{float(costs[key]) / call_us:.1%}" if call_us else "—"
+            lines.append(f"| {name} | {float(costs[key]):.1f} | {share} |")
+    return [*lines, ""]
 
 
 def ready_notes(run: Run) -> list[str]:
@@ -335,6 +387,7 @@ def render(run: Run, raw_name: str) -> str:
         *ready_notes(run),
         "",
         *large_bodies_section(run),
+        *observability_section(run),
         "## Ratios (computed from this run)",
         "",
         f"Throughput ratios use {settings['connections']} connections, latency ratios "

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import machine
+import observability
 import postgres
 import report
 import servers
@@ -431,6 +432,9 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
             flush=True,
         )
         results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name, pg_dsn)}
+    print("  observability: per-call costs in process ...", flush=True)  # with no server running
+    results["observability"] = {"label": "observability per /v1/do call (in process)",
+                                "per_call_us": observability.measure()}  # fmt: skip
     if args.ready_count > 0:  # after the servers above are stopped: it runs its own
         results["ready_to_listed"] = measure_ready_to_listed(args, work_dir)
     if args.large_body_mib > 0:  # alone on the machine too: it measures memory and waits on a 10 s budget wait

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import kopf
@@ -17,6 +17,9 @@ from connector_operator.recheck import RecheckServer
 from connector_operator.reconcile import RetryLater, Services, SpecRejected, reconcile
 from connector_operator.settings import OperatorSettings
 from connector_proxy.contract import GROUP, PLURAL, VERSION, Claim, claim_of, key_of, load_kube_config
+
+if TYPE_CHECKING:
+    from connector_operator.spec import ConnectorSpec
 
 logger = logging.getLogger(__name__)
 MANAGED_BY = {"app.kubernetes.io/managed-by": labels("any")["app.kubernetes.io/managed-by"]}
@@ -86,23 +89,11 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
 
     @kopf.index(GROUP, VERSION, PLURAL, id="secret_users", registry=registry)
     def secret_users(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], str]:
-        from connector_operator.spec import InvalidSpec, parse_spec
-
-        try:
-            secrets = parse_spec(dict(spec)).referenced_secrets()
-        except InvalidSpec:
-            return {}
-        return {(namespace or "", secret): name for secret in secrets}
+        return _users(spec, namespace, name, lambda parsed: parsed.referenced_secrets())
 
     @kopf.index(GROUP, VERSION, PLURAL, id="config_map_users", registry=registry)
     def config_map_users(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], str]:
-        from connector_operator.spec import InvalidSpec, parse_spec
-
-        try:
-            config_maps = parse_spec(dict(spec)).referenced_config_maps()
-        except InvalidSpec:
-            return {}
-        return {(namespace or "", config_map): name for config_map in config_maps}
+        return _users(spec, namespace, name, lambda parsed: parsed.referenced_config_maps())
 
     async def run(memo: Any, body: kopf.Body, command_claims: kopf.Index[Any, Any], retry: int) -> None:
         services: Services = memo["services"]
@@ -143,6 +134,19 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         users: kopf.Index[Any, Any] = kwargs["config_map_users"]
         for connector in sorted(set(users.get((namespace or "", name), []))):
             await _reconcile_named(memo, namespace or "", connector, kwargs["command_claims"])
+
+
+def _users(
+    spec: Mapping[str, Any], namespace: str | None, name: str, referenced: Callable[[ConnectorSpec], frozenset[str]]
+) -> dict[tuple[str, str], str]:
+    """An index entry: each object (Secret, ConfigMap) the Connector ``name`` refers to -> that Connector."""
+    from connector_operator.spec import InvalidSpec, parse_spec
+
+    try:
+        objects = referenced(parse_spec(dict(spec)))
+    except InvalidSpec:
+        return {}
+    return {(namespace or "", obj): name for obj in objects}
 
 
 async def rediscover_once(services: Services) -> int:

@@ -95,14 +95,19 @@ class Kube:
                 if error.status != 404:
                     raise
 
-    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        """A Secret's decoded data, or None when it does not exist."""
+    async def _read_or_none(self, read: Any, namespace: str, name: str) -> Any:
         try:
-            secret = await self.core.read_namespaced_secret(name, namespace)
+            return await read(name, namespace)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's decoded data, or None when it does not exist."""
+        secret = await self._read_or_none(self.core.read_namespaced_secret, namespace, name)
+        if secret is None:
+            return None
         data = secret.data or {}
         return {k: base64.b64decode(v).decode("utf-8", errors="replace") for k, v in data.items()}
 
@@ -111,13 +116,8 @@ class Kube:
 
     async def config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         """A ConfigMap's data, or None when it does not exist."""
-        try:
-            config_map = await self.core.read_namespaced_config_map(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return dict(config_map.data or {})
+        config_map = await self._read_or_none(self.core.read_namespaced_config_map, namespace, name)
+        return None if config_map is None else dict(config_map.data or {})
 
     async def patch_connector_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self.custom.patch_namespaced_custom_object_status(

@@ -125,8 +125,10 @@ async def test_every_replica_follows_connectors_and_routes_to_them(
         status = (await get(f"{first}/v1/status")).json()
         assert status["revision"] >= 5 and status["kubernetes"]["synced"] is True
         metrics = (await get(f"{first}/metrics")).text
-        assert 'connector_proxy_command_requests_total{command="alpha/Echo",status="200"} 2.0' in metrics
-        assert 'connector_proxy_command_errors_total{command="unknown",error_code="command_not_found"} 1.0' in metrics
+        requests = 'connector_proxy_command_requests_total{command="alpha/Echo",outcome="success",status="200"} 2.0'
+        assert requests in metrics
+        labels = 'command="unknown",error_code="command_not_found",outcome="dispatch_error"'
+        assert f"connector_proxy_command_errors_total{{{labels}}} 1.0" in metrics
         assert "connector_proxy_registry_revision" in metrics
 
 

@@ -5,7 +5,8 @@ operator following two Connectors on the real API server (one federating that pr
 unreachable); a bounded load makes calls that succeed, that fail in the command (an upstream 404)
 and that are not dispatched (an unknown command). Each panel target's expression, with Grafana's
 ``$__rate_interval`` as 15 s, must then return at least one finite sample; each alert's expression
-must be a valid query.
+must be a valid query. With ``DASHBOARD_PICTURE`` naming a file, the panels' range queries over the
+run are drawn there (how docs/images/dashboard.svg is made).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
 import subprocess
 import threading
@@ -25,6 +27,7 @@ import httpx
 import pytest
 import yaml
 from chart.helm import CHART
+from e2e.dashboard_picture import Panel, Series, legend_of, render
 from e2e.realkube import Operators, RealCluster
 from fastapi import FastAPI, Response
 from kube.connectors import connector, wait_condition
@@ -102,6 +105,22 @@ def _has_data(prometheus: str, expr: str) -> bool:
     return any(math.isfinite(float(item["value"][1])) for item in answer["data"]["result"])
 
 
+def _picture(prometheus: str) -> str:
+    end = time.time()
+    panels = []
+    for panel in DASHBOARD["panels"]:
+        series: list[Series] = []
+        for target in panel["targets"]:
+            params = {"query": target["expr"].replace("$__rate_interval", "15s"), "start": end - 60, "end": end,
+                      "step": 1}  # fmt: skip
+            answer = httpx.get(f"{prometheus}/api/v1/query_range", params=params, timeout=10).json()
+            for item in answer["data"]["result"]:
+                points = [(float(t), float(v)) for t, v in item["values"]]
+                series.append(Series(legend_of(target["legendFormat"], item["metric"]), points))
+        panels.append(Panel(panel["title"], panel["fieldConfig"]["defaults"]["unit"], series))
+    return render(DASHBOARD["title"], panels)
+
+
 async def test_every_dashboard_panel_has_data_and_every_alert_is_a_valid_query(
     kube: RealCluster, operators: Operators, stack: ExitStack, tmp_path: Path
 ) -> None:
@@ -141,6 +160,10 @@ async def test_every_dashboard_panel_has_data_and_every_alert_is_a_valid_query(
         for group in RULES["groups"]:
             for rule in group["rules"]:
                 await asyncio.to_thread(_has_data, prometheus, rule["expr"])  # a valid query (it need not fire)
+        picture = os.environ.get("DASHBOARD_PICTURE")
+        if picture:
+            await asyncio.sleep(40)  # a longer run to draw
+            await asyncio.to_thread(lambda: Path(picture).write_text(_picture(prometheus)))
     finally:
         stop.set()
         sent = await load

@@ -338,7 +338,9 @@ async def test_ready_transitions_and_rollouts_are_events_kubectl_describe_shows(
         ours = [e for e in listed if (e.get("source") or {}).get("component") == "connector-operator"]
         return [e for e in ours if e["involvedObject"].get("name") == "ev"]  # kopf posts its own too
 
-    seen = [(e["type"], e["reason"]) for e in sorted(await events(), key=lambda e: e["metadata"]["creationTimestamp"])]
+    # In the order they were stored (timestamps have one-second steps: resourceVersion orders them).
+    ordered = sorted(await events(), key=lambda e: int(e["metadata"]["resourceVersion"]))
+    seen = [(e["type"], e["reason"]) for e in ordered]
     assert seen == [("Warning", "SecretMissing"), ("Normal", "Ready"), ("Warning", "Unreachable")]
     described = kubectl("describe", "connector", "ev", "--namespace", kube.namespace).stdout
     events_section = described[described.index("Events:") :]
