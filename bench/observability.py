@@ -3,8 +3,9 @@
 - ``log_us``: the call's ``command answered`` line, JSON-formatted and written to a file;
 - ``metrics_us``: its metrics (in-flight up and down, the counters and the latency histogram);
 - ``propagation_us``: taking a ``traceparent`` in and passing it on (tracing off);
-- ``span_us``: with ``CONNECTOR_PROXY_TRACING=true``, the call's span started, ended and handed
-  to the batch exporter (whose export, to a sink here, runs in its own thread).
+- ``span_us``: with ``CONNECTOR_PROXY_TRACING=true``, the same propagation and the call's span
+  started, ended and handed to the batch exporter (whose export, to a sink here, runs in its own
+  thread): the whole of what tracing costs a call.
 
 ``bench/run.py`` sets them beside the ``/v1/do`` row's time per call (1 / its throughput at 4
 connections, one worker: the worker's whole time per call), as fractions of it.

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 TRACE_HEADERS = (b"traceparent", b"tracestate")
 SERVICE_NAME = "connector-proxy"
+ROUTE = "/v1/do/{connector}/{command}"
 
 
 def incoming(headers: Iterable[tuple[bytes, bytes]]) -> Context | None:
@@ -80,11 +81,9 @@ class Tracing:
             f"POST /v1/do/{command_id}",
             context=parent,
             kind=SpanKind.SERVER,
-            attributes={
-                "http.request.method": "POST",
-                "http.route": "/v1/do/{connector}/{command}",
-                "connector_proxy.command": command_id,
-            },
+            attributes={"http.route": ROUTE, "connector_proxy.command": command_id},
+            record_exception=False,
+            set_status_on_exception=False,
         )
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
@@ -93,10 +92,16 @@ class Tracing:
             otel_context.detach(token)
         if span is None:
             return
-        span.set_attribute("http.response.status_code", outcome.status)
-        span.set_attribute("connector_proxy.outcome", outcome.kind)
-        if outcome.error_code is not None:
-            span.set_attribute("connector_proxy.error_code", outcome.error_code)
+        if outcome.error_code is None:
+            span.set_attributes({"http.response.status_code": outcome.status, "connector_proxy.outcome": outcome.kind})
+        else:
+            span.set_attributes(
+                {
+                    "http.response.status_code": outcome.status,
+                    "connector_proxy.outcome": outcome.kind,
+                    "connector_proxy.error_code": outcome.error_code,
+                }
+            )
             span.set_status(Status(StatusCode.ERROR, outcome.error_code))
         span.end()
 
