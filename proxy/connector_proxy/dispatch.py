@@ -36,7 +36,9 @@ MALFORMED_PATH = DispatchError(
 )
 JSON_TYPE = b"application/json"
 Headers = tuple[tuple[bytes, bytes], ...]
-_CRASHED = Outcome(500, b"", error_code="cancelled", kind="dispatch_error")  # what a span ends with on cancellation
+# How a call that ended without an outcome (cancelled, or an unexpected error in the proxy) is
+# counted and logged; it is never sent.
+UNANSWERED = Outcome(500, b"", error_code="unanswered", kind="dispatch_error")
 _REQUEST_ID, _OUTCOME, _ERROR_CODE = REQUEST_ID_HEADER.encode(), OUTCOME_HEADER.encode(), ERROR_CODE_HEADER.encode()
 
 
@@ -52,7 +54,7 @@ class Answer:
 
 async def dispatch(state: ProxyState, command_id: str, body: bytes, call: CallContext) -> Outcome:
     """Run ``command_id`` for a raw request body; every failure becomes its dispatch-error outcome.
-    Records the call (:func:`record_call`)."""
+    Records the call: its metrics, its span and its log line (:func:`record_log`)."""
     started = time.perf_counter()
     registry = state.registry  # one snapshot for the whole request
     command = registry.commands.get(command_id)
@@ -60,19 +62,19 @@ async def dispatch(state: ProxyState, command_id: str, body: bytes, call: CallCo
     state.metrics.started(label)
     token = current_call.set(call)
     span, trace_token = state.tracing.start(label, call.trace_parent)
-    outcome = _CRASHED
+    outcome = UNANSWERED
     try:
         if command is None:
             raise DispatchError(404, ErrorCode.COMMAND_NOT_FOUND, f"No command {command_id} is registered.")
         outcome = await command.run(body, state.runtime)
     except DispatchError as error:
         outcome = Outcome.from_error(error)
-    finally:
+    finally:  # also when the call is cancelled or something unexpected escapes: never a call left in flight
         state.tracing.end(span, trace_token, outcome)
         current_call.reset(token)
-    seconds = time.perf_counter() - started
-    state.metrics.observe(label, outcome.status, outcome.kind, outcome.error_code, seconds)
-    record_log(command_id, outcome, call, seconds)
+        seconds = time.perf_counter() - started
+        state.metrics.observe(label, outcome.status, outcome.kind, outcome.error_code, seconds)
+        record_log(command_id, outcome, call, seconds)
     return outcome
 
 

@@ -10,7 +10,13 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from connector_proxy.app import create_app
+from connector_proxy.call_context import CallContext
+from connector_proxy.dispatch import dispatch
+from connector_proxy.loading.embedded import EmbeddedConnectors
 from connector_proxy.metrics import MAX_ERROR_CODES, ProxyMetrics
+from connector_proxy.registry import Registry
+from connector_proxy.settings import Settings
 from proxytest.servers import serve_in_thread
 from proxytest.shop import shop_app
 
@@ -133,3 +139,37 @@ def test_each_call_has_one_log_line_and_a_request_id(proxy: httpx.Client, caplog
     assert second["spiff__process_model_identifier"] == "orders/checkout"
     assert second["spiff__task_id"] == "task-7"
     assert SECRET not in str([r.__dict__ for r in caplog.records])
+
+
+class _Broken:
+    """A command whose run fails in a way dispatch does not expect (a bug, not a command error)."""
+
+    id = "shop/Broken"
+    connector = "shop"
+    source = "tests"
+
+    def catalog_entry(self) -> dict[str, object]:
+        return {"id": self.id, "parameters": []}
+
+    async def run(self, body: bytes, runtime: object) -> object:
+        raise RuntimeError("a bug in the proxy")
+
+
+async def test_a_call_ending_without_an_outcome_is_counted_and_not_left_in_flight(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(Settings(), embedded=EmbeddedConnectors(registry=Registry.build([_Broken()]), connectors=()))
+    state = app.state.proxy
+    with caplog.at_level(logging.INFO, logger="connector_proxy.do"), pytest.raises(RuntimeError):
+        await dispatch(state, "shop/Broken", b"{}", CallContext("r-1"))
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in state.metrics.registry.collect()
+        for sample in family.samples
+    }
+    assert samples[("connector_proxy_commands_in_flight", (("command", "shop/Broken"),))] == 0
+    key = ("connector_proxy_command_errors_total", (("command", "shop/Broken"), ("error_code", "unanswered"),
+                                                     ("outcome", "dispatch_error")))  # fmt: skip
+    assert samples[key] == 1
+    [line] = [r for r in caplog.records if r.getMessage() == "command answered"]
+    assert (line.__dict__["error_code"], line.__dict__["status"]) == ("unanswered", 500)
