@@ -78,6 +78,13 @@ async def dispatch(state: ProxyState, command_id: str, body: bytes, call: CallCo
     return outcome
 
 
+def record_refused(state: ProxyState, command_id: str, outcome: Outcome, call: CallContext, seconds: float) -> None:
+    """A call refused before dispatch (its body: too large, not JSON): its metrics and its log line."""
+    label = command_id if command_id in state.registry.commands else UNKNOWN_COMMAND
+    state.metrics.observe(label, outcome.status, outcome.kind, outcome.error_code, seconds, started=False)
+    record_log(command_id, outcome, call, seconds)
+
+
 def record_log(command_id: str, outcome: Outcome, call: CallContext, seconds: float) -> None:
     """The call's one log line (``connector_proxy.do``, at info): the command, how it went, the
     status, the duration, the request id and the task's ids; never a parameter value."""

@@ -15,9 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector_proxy.body_budget import BodyBudget, Hold
 from connector_proxy.call_context import CallContext, request_id_from
-from connector_proxy.dispatch import Answer, call_headers, catalog_answer, do_answer, outcome_answer, record_log
+from connector_proxy.dispatch import Answer, call_headers, catalog_answer, do_answer, outcome_answer, record_refused
 from connector_proxy.errors import DispatchError, ErrorCode
-from connector_proxy.metrics import UNKNOWN_COMMAND
 from connector_proxy.outcome import Outcome
 from connector_proxy.state import ProxyState
 from connector_proxy.tracing import incoming
@@ -120,11 +119,7 @@ class FastPath:
                 body = await read_body(scope, receive, self.max_request_bytes, hold)
             except DispatchError as error:
                 outcome = Outcome.from_error(error)
-                seconds = time.perf_counter() - started
-                label = command_id if command_id in self.state.registry.commands else UNKNOWN_COMMAND
-                self.state.metrics.observe(label, outcome.status, outcome.kind, outcome.error_code, seconds,
-                                           started=False)  # fmt: skip
-                record_log(command_id, outcome, call, seconds)
+                record_refused(self.state, command_id, outcome, call, time.perf_counter() - started)
                 # The rest of the body is never read: the connection cannot be reused.
                 return outcome_answer(outcome, (*call_headers(outcome, call), _CLOSE))
             return await do_answer(self.state, command_id, body, call)

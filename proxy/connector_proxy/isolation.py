@@ -212,7 +212,8 @@ class IsolatedPool:
                     initargs=self._initargs,
                     context=_WorkerContext(),
                 )
-                _OPEN.add(self._pool)
+                with _OPEN_LOCK:
+                    _OPEN.add(self._pool)
                 # An app dropped without its lifespan ending takes its workers with it.
                 weakref.finalize(self, _stop_in_background, self._pool).atexit = False
             return self._pool
@@ -259,17 +260,24 @@ class IsolatedPool:
 
 
 _OPEN: set[ProcessPool] = set()  # every pool started and not stopped yet, whoever holds it
+_OPEN_LOCK = threading.Lock()
 
 
 def _stop_and_join(pool: ProcessPool) -> None:
-    """Stop a pool and end its workers: pebble ends them in ``join``, ``stop`` only marks the pool."""
+    """Stop a pool and end its workers: pebble ends them in ``join``, ``stop`` only marks the pool.
+
+    One caller stops a pool, the first: the app's shutdown, the finalizer of a dropped app (in a
+    thread of its own) and the exit handler can all reach the same pool, and two of them closing
+    its channels at once ended in ``EBADF`` at exit."""
+    with _OPEN_LOCK:
+        if pool not in _OPEN:
+            return
+        _OPEN.discard(pool)
     pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
     try:
         pool.join(STOP_SECONDS)
     except TimeoutError:
         logger.warning("command workers did not stop", extra={"seconds": STOP_SECONDS})
-    finally:
-        _OPEN.discard(pool)
 
 
 def _stop_in_background(pool: ProcessPool) -> None:

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connector_proxy import isolation
 from connector_proxy.app import create_app
 from connector_proxy.isolation import ClassCall, Raised, Refused, command_crashed, run_class_call
 from connector_proxy.outcome import Outcome
@@ -342,3 +344,29 @@ def test_a_program_that_never_closes_the_workers_still_exits(tmp_path: Path, com
         [sys.executable, str(script), str(community_site), app], capture_output=True, text=True, timeout=60, check=False
     )
     assert (done.returncode, done.stdout.strip()) == (0, "200"), done.stderr[-2000:]
+
+
+def test_a_pool_is_stopped_by_one_caller_only() -> None:
+    """The app's shutdown, a dropped app's finalizer thread and the exit handler may all stop one
+    pool; two closing its channels at once ended in EBADF at exit."""
+
+    class SlowPool:
+        def __init__(self) -> None:
+            self.stops = self.joins = 0
+
+        def stop(self) -> None:
+            self.stops += 1
+            time.sleep(0.2)  # the window another stopper used to enter
+
+        def join(self, timeout: float) -> None:
+            self.joins += 1
+
+    pool = SlowPool()
+    isolation._OPEN.add(pool)  # type: ignore[arg-type]
+    stoppers = [threading.Thread(target=isolation._stop_and_join, args=(pool,)) for _ in range(3)]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join(timeout=10)
+    assert (pool.stops, pool.joins) == (1, 1)
+    assert pool not in isolation._OPEN
