@@ -39,11 +39,14 @@ class Outcome:
         return cls(error.status, orjson.dumps(error.envelope()), error_code=error.code, kind=DISPATCH_ERROR)
 
     @classmethod
-    def of_command(cls, status: int, body: bytes, error_code: str | None, http_status: Any = None) -> Outcome:
+    def of_command(
+        cls, status: int, body: bytes, error_code: str | None, http_status: Any = None, media_type: str = JSON
+    ) -> Outcome:
         """A command's answer: failed when it has an error code or an ``http_status`` of 300 or more."""
         if error_code is None and type(http_status) is int and http_status >= 300:
             error_code = f"http_{http_status}"
-        return cls(status, body, error_code=error_code, kind=SUCCESS if error_code is None else COMMAND_ERROR)
+        kind = SUCCESS if error_code is None else COMMAND_ERROR
+        return cls(status, body, media_type, error_code=error_code, kind=kind)
 
 
 def _invalid(command_id: str, why: str) -> DispatchError:
@@ -173,12 +176,5 @@ def outcome_from_result(result: Any, command_id: str, *, accepted: bool = False)
             body = dump_json(response, command_id)
         mimetype = result.get("mimetype")
         media_type = mimetype if isinstance(mimetype, str) and mimetype else JSON
-        failed = status >= 300
-        return Outcome(
-            status,
-            body,
-            media_type,
-            error_code=f"http_{status}" if failed else None,
-            kind=COMMAND_ERROR if failed else SUCCESS,
-        )
+        return Outcome.of_command(status, body, None, status, media_type)  # the legacy status is the HTTP one
     raise _invalid(command_id, "neither a v2 envelope nor a legacy response")
