@@ -7,11 +7,8 @@ from typing import Annotated
 
 from fastapi import FastAPI
 
-from connector_proxy.app import create_app
-from connector_proxy.loading.embedded import EmbeddedConnectors
-from connector_proxy.loading.sdk import load_sdk_connector
-from connector_proxy.registry import Registry
 from connector_proxy.settings import Settings
+from proxytest.oauth_support import build_app
 from spiff_connector_sdk import CommandError, Connector, Context, ErrorInfo, Param, Result
 
 shop = Connector("shop")
@@ -35,6 +32,5 @@ async def fail(ctx: Context, code: str) -> Result:
 
 def shop_app() -> FastAPI:
     """A proxy serving only the shop connector."""
-    loaded = load_sdk_connector(shop)
-    embedded = EmbeddedConnectors(registry=Registry.build(loaded.commands), connectors=(shop,))
-    return create_app(Settings(), embedded=embedded)
+    app: FastAPI = build_app(Settings(), [], (shop,))
+    return app
