@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,20 @@ from e2e.realkube import RealCluster
 
 from proxytest.doc_shell import ROOT, commands, shell_blocks
 
-Shell = Callable[[str], subprocess.CompletedProcess[str]]
+
+@dataclass(frozen=True)
+class Shell:
+    """``bash -c`` as a reader in ``root`` (the repository's charts and examples), with ``env``."""
+
+    root: Path
+    env: dict[str, str]
+
+    def __call__(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-c", command], cwd=self.root, env=self.env, capture_output=True, text=True, timeout=180
+        )
+
+
 README = "charts/connector-proxy/README.md"
 CHART_NAMESPACE = re.compile(r"(?<![\w-])spiff(?![\w-])")  # the README's namespace, not spiff-arena
 
@@ -45,13 +58,7 @@ def shell(kube: RealCluster, kubectl: Kubectl, tmp_path: Path) -> Shell:
     for name in ("charts", "examples"):
         (root / name).symlink_to(ROOT / name)
     path = os.pathsep.join([str(kubectl.binary.parent), str(helm.binary.parent), "/usr/bin", "/bin"])
-    env = {**helm.env(), "KUBECONFIG": str(kubeconfig), "PATH": path}
-
-    def run(command: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True, timeout=180)
-
-    run.__dict__["root"] = root
-    return run
+    return Shell(root, {**helm.env(), "KUBECONFIG": str(kubeconfig), "PATH": path})
 
 
 def _in(namespace: str, command: str) -> str:
@@ -101,7 +108,7 @@ async def test_the_chart_readme_install_upgrade_uninstall_commands_work(kube: Re
     key = await kube.get("v1", "Secret", ns, "spiff-connector-proxy-key")
     assert key is not None and len(base64.b64decode(key["data"]["api-key"])) == 64  # openssl rand -hex 32
 
-    root: Path = shell.__dict__["root"]
+    root = shell.root
     # Every value set at install, as the README says (helm upgrade starts from the chart's defaults).
     values = {"proxy": {"replicas": 2, "apiKey": {"existingSecret": "spiff-connector-proxy-key"}}}
     (root / "my-values.yaml").write_text(yaml.safe_dump(values))
