@@ -4,9 +4,10 @@ Starts the test suite's in-memory Kubernetes API emulator in this script's event
 Connector CRD, creates namespace ``bench`` and starts ``connector-proxy serve`` in Kubernetes mode against
 it (a subprocess, ``KUBECONFIG`` naming the emulator). Then, for each of ``--count`` Connectors, one after
 another: create it (not Ready yet) and wait until the proxy has taken that in (its registry revision moves),
-patch its ``/status`` to Ready with an endpoint and a one-command catalog, and poll the proxy's
-``GET /v1/commands`` every millisecond (from just before the PATCH is sent) until the command is listed (at
-most ``--timeout`` seconds). No operator runs: the status patch is what the operator would write.
+write its one-command catalog ConfigMap and patch its ``/status`` to Ready with an endpoint and that
+catalog's hash, and poll the proxy's ``GET /v1/commands`` every millisecond (from just before the PATCH is
+sent) until the command is listed (at most ``--timeout`` seconds). No operator runs: the ConfigMap and the
+status patch are what the operator would write, in its order.
 
 The clock starts when the emulator commits the Ready status (the instant it hands the watch event to its
 watchers, stamped by an extra watcher queue registered in-process) and stops when a ``GET /v1/commands``
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import math
 import statistics
@@ -37,7 +39,8 @@ from typing import Any
 import httpx
 import servers
 
-from connector_proxy.contract import GROUP, VERSION
+from connector_proxy.catalog_map import CATALOG_KEY, CATALOG_LABEL, catalog_hash, encode_catalog
+from connector_proxy.contract import CONNECTOR_ANNOTATION, GROUP, VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "charts" / "connector-proxy" / "crds" / "connectors.spiffworkflow.org.yaml"
@@ -76,7 +79,22 @@ def connector(name: str) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": "Connector", "metadata": metadata, "spec": spec}
 
 
-def ready_status(command_id: str) -> dict[str, Any]:
+def catalog_config_map(name: str, command_id: str) -> tuple[dict[str, Any], str]:
+    """The catalog ConfigMap the operator writes before the status, and the catalog's hash."""
+    commands: list[dict[str, Any]] = [{"id": command_id, "parameters": []}]
+    metadata = {
+        "name": f"connector-{name}-catalog",
+        "namespace": NAMESPACE,
+        "labels": {CATALOG_LABEL: "true"},
+        "annotations": {CONNECTOR_ANNOTATION: name},
+    }
+    binary = {CATALOG_KEY: base64.b64encode(encode_catalog(commands, [])).decode()}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "binaryData": binary}, catalog_hash(
+        commands, []
+    )
+
+
+def ready_status(config_map: str, digest: str) -> dict[str, Any]:
     """What the operator writes once a url-sourced Connector's workload answers."""
     condition = {
         "type": "Ready",
@@ -88,9 +106,10 @@ def ready_status(command_id: str) -> dict[str, Any]:
     return {
         "endpoint": UNUSED_ENDPOINT,
         "sourceKind": "url",
-        "commands": [{"id": command_id, "parameters": []}],
+        "catalogConfigMap": config_map,
+        "catalogHash": digest,
         "commandCount": 1,
-        "auths": [],
+        "authCount": 0,
         "conditions": [condition],
     }
 
@@ -149,9 +168,12 @@ async def one_connector(
     kube.emulator._requests.clear()
     await kube.create(connector(name))
     await wait_revision_above(client, revision, within)  # the proxy has taken in the not-yet-Ready Connector
+    config_map, digest = catalog_config_map(name, command_id)
+    await kube.create(config_map)
     poller = asyncio.create_task(poll_until_listed(client, command_id, within))
     sent = time.perf_counter()
-    await kube.patch_status(API_VERSION, "Connector", NAMESPACE, name, ready_status(command_id))
+    status = ready_status(config_map["metadata"]["name"], digest)
+    await kube.patch_status(API_VERSION, "Connector", NAMESPACE, name, status)
     answered = time.perf_counter()
     listed_at, polls = await poller
     committed = clock.ready_at.get(name)

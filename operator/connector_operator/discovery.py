@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +9,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from connector_proxy.catalog_map import catalog_hash
 from connector_proxy.contract import API_KEY_HEADER
 
 
@@ -46,12 +46,6 @@ class Catalog:
     @property
     def hash(self) -> str:
         return catalog_hash(self.commands, self.auths)
-
-
-def catalog_hash(commands: list[dict[str, Any]], auths: list[dict[str, Any]]) -> str:
-    """A content hash of the catalog, so watchers can tell changes cheaply."""
-    body = orjson.dumps({"commands": commands, "auths": auths}, option=orjson.OPT_SORT_KEYS)
-    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 async def _fetch(

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import kopf
 
 from connector_operator.callers import CallerKeys
+from connector_operator.catalogs import CatalogIndex, claim_basis, claims, index_entry
 from connector_operator.kube import Kube
-from connector_operator.manifests import CONNECTOR_ANNOTATION, labels
+from connector_operator.manifests import labels
 from connector_operator.recheck import RecheckServer
 from connector_operator.reconcile import RetryLater, Services, SpecRejected, reconcile
 from connector_operator.settings import OperatorSettings
-from connector_proxy.contract import GROUP, PLURAL, VERSION, Claim, claim_of, key_of, load_kube_config
+from connector_proxy.catalog_map import CATALOG_LABEL
+from connector_proxy.contract import CONNECTOR_ANNOTATION, GROUP, PLURAL, VERSION, Claim, key_of, load_kube_config
 
 if TYPE_CHECKING:
     from connector_operator.spec import ConnectorSpec
@@ -25,9 +27,11 @@ logger = logging.getLogger(__name__)
 MANAGED_BY = {"app.kubernetes.io/managed-by": labels("any")["app.kubernetes.io/managed-by"]}
 
 
-def _claims(index: kopf.Index[Any, Any]) -> Iterator[Claim]:
-    for store in index.values():
-        yield from store
+CATALOG_MAPS = {CATALOG_LABEL: "true"}
+
+
+def _claims(connectors: kopf.Index[Any, Any], catalogs: CatalogIndex) -> list[Claim]:
+    return claims((basis for store in connectors.values() for basis in store), catalogs)
 
 
 def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSettings) -> None:
@@ -40,7 +44,7 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         return await kopf.login_via_async_client(**kwargs)
 
     @kopf.on.startup(registry=registry)
-    async def configure(memo: Any, settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def configure(memo: Any, settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         # Keep kopf's own bookkeeping in annotations, never in our status.
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
@@ -52,7 +56,13 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         await load_kube_config()
         kube = Kube()
         callers = CallerKeys(kube.service_account_issuer) if operator_settings.caller_auth else None
-        services = Services(kube=kube, http=httpx.AsyncClient(), settings=operator_settings, callers=callers)
+        services = Services(
+            kube=kube,
+            http=httpx.AsyncClient(),
+            settings=operator_settings,
+            callers=callers,
+            catalogs=kwargs["catalog_maps"],
+        )
         memo["services"] = services
         # Periodic re-discovery runs as the operator's own task, not a kopf timer: timers make kopf put a
         # finalizer on every Connector, and nothing here needs one.
@@ -83,9 +93,12 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         await services.kube.close()
 
     @kopf.index(GROUP, VERSION, PLURAL, id="command_claims", registry=registry)
-    def command_claims(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], Claim]:
-        claim = claim_of(body)
-        return {(namespace or "", name): claim} if claim is not None else {}
+    def command_claims(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], Any]:
+        return {(namespace or "", name): claim_basis(body)}
+
+    @kopf.index("v1", "configmaps", labels=CATALOG_MAPS, id="catalog_maps", registry=registry)
+    def catalog_maps(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], Any]:
+        return index_entry(body, namespace, name)
 
     @kopf.index(GROUP, VERSION, PLURAL, id="secret_users", registry=registry)
     def secret_users(spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], str]:
@@ -98,7 +111,7 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
     async def run(memo: Any, body: kopf.Body, command_claims: kopf.Index[Any, Any], retry: int) -> None:
         services: Services = memo["services"]
         try:
-            await reconcile(services, body, _claims(command_claims), retry=retry)
+            await reconcile(services, body, _claims(command_claims, services.catalogs or {}), retry=retry)
         except SpecRejected as error:
             raise kopf.PermanentError(str(error)) from None
         except RetryLater as error:
@@ -135,6 +148,17 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
         for connector in sorted(set(users.get((namespace or "", name), []))):
             await _reconcile_named(memo, namespace or "", connector, kwargs["command_claims"])
 
+    @kopf.on.event("v1", "configmaps", labels=CATALOG_MAPS, id="catalog_map_deleted", registry=registry)
+    async def catalog_map_deleted(
+        memo: Any, event: Mapping[str, Any], annotations: Mapping[str, str], namespace: str | None, **kwargs: Any
+    ) -> None:
+        # Deleted by hand (or by garbage collection, when the Connector is gone: then nothing is done):
+        # the Connector's next reconcile writes it again.
+        if event.get("type") == "DELETED":
+            await _reconcile_named(
+                memo, namespace or "", annotations.get(CONNECTOR_ANNOTATION), kwargs["command_claims"]
+            )
+
 
 def _users(
     spec: Mapping[str, Any], namespace: str | None, name: str, referenced: Callable[[ConnectorSpec], frozenset[str]]
@@ -152,11 +176,11 @@ def _users(
 async def rediscover_once(services: Services) -> int:
     """Reconcile every Connector once (a fresh list, so claims are consistent); return how many."""
     bodies = await services.kube.list_connectors(services.settings.namespaces)
-    claims = [claim for claim in map(claim_of, bodies) if claim is not None]
+    current = claims(bodies, services.catalogs)
     services.metrics.keep_only({key_of(body) for body in bodies})
     for body in bodies:
         try:
-            await reconcile(services, body, claims)
+            await reconcile(services, body, current)
         except (SpecRejected, RetryLater) as error:
             logger.info("periodic re-discovery not converged", extra={"reason": str(error)})
         except Exception as error:  # one broken Connector must not stop the others' re-discovery
@@ -168,13 +192,13 @@ async def recheck_one(services: Services, namespace: str, name: str) -> bool:
     """Reconcile one Connector now (``POST /v1/recheck``); False when there is no such Connector. A
     fresh list of every watched Connector, as :func:`rediscover_once`, so its claims are consistent."""
     bodies = await services.kube.list_connectors(services.settings.namespaces)
-    claims = [claim for claim in map(claim_of, bodies) if claim is not None]
+    current = claims(bodies, services.catalogs)
     body = next((body for body in bodies if key_of(body) == f"{namespace}/{name}"), None)
     if body is None:
         logger.info("recheck of a Connector that does not exist", extra={"connector": f"{namespace}/{name}"})
         return False
     try:
-        await reconcile(services, body, claims)
+        await reconcile(services, body, current)
     except (SpecRejected, RetryLater) as error:
         logger.info("recheck not converged", extra={"connector": f"{namespace}/{name}", "reason": str(error)})
     return True
@@ -197,6 +221,6 @@ async def _reconcile_named(memo: Any, namespace: str, name: str | None, command_
     if body is None:
         return
     try:
-        await reconcile(services, body, _claims(command_claims))
+        await reconcile(services, body, _claims(command_claims, services.catalogs or {}))
     except (SpecRejected, RetryLater) as error:
         logger.info("reconcile not converged", extra={"connector": f"{namespace}/{name}", "reason": str(error)})

@@ -7,6 +7,7 @@ expansions are the ones these builders write themselves (index credentials from 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -19,7 +20,8 @@ from connector_operator.callers import MOUNT_DIR, POLICY_KEY, VOLUME_NAME, calle
 from connector_operator.events import TEMPLATE_HASH_ANNOTATION, template_hash
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConfigFromSource, ConnectorSpec, PipSource, WorkloadOptions
-from connector_proxy.contract import API_VERSION, CONFIG_ENV_PREFIX, GROUP, KIND
+from connector_proxy.catalog_map import CATALOG_KEY, CATALOG_LABEL, HASH_ANNOTATION, catalog_map_name
+from connector_proxy.contract import API_VERSION, CONFIG_ENV_PREFIX, CONNECTOR_ANNOTATION, GROUP, KIND
 
 SERVICE_PORT = 7004
 PORT_NAME = "http"
@@ -31,7 +33,6 @@ SITE_DIR = "/connectors/site"
 RUNTIME_WHEELS_DIR = "/opt/connector-runtime/wheels"
 RUNTIME_CONSTRAINTS = "/opt/connector-runtime/constraints.txt"
 SECRETS_HASH_ANNOTATION = f"{GROUP}/secrets-hash"
-CONNECTOR_ANNOTATION = f"{GROUP}/connector"
 LIVENESS_PATH = "/v1/liveness"
 INDEX_USERNAME_ENV = "PIP_INDEX_USERNAME"
 INDEX_PASSWORD_ENV = "PIP_INDEX_PASSWORD"  # noqa: S105 - the name of a variable
@@ -487,6 +488,22 @@ def build_service(
                 }
             ],
         },
+    }
+
+
+def build_catalog_config_map(*, name: str, namespace: str, uid: str, compressed: bytes, digest: str) -> dict[str, Any]:
+    """The owned ConfigMap holding the Connector's discovered catalog (``compressed``, from
+    :func:`connector_proxy.catalog_map.encode_catalog`; ``digest`` its ``catalogHash``). Every Connector
+    has one, url sources included; garbage collection deletes it with the Connector."""
+    metadata = _metadata(name, namespace, uid)
+    metadata["name"] = catalog_map_name(workload_name(name))
+    metadata["labels"] = {**metadata["labels"], CATALOG_LABEL: "true"}
+    metadata["annotations"] = {**metadata["annotations"], HASH_ANNOTATION: digest}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "binaryData": {CATALOG_KEY: base64.b64encode(compressed).decode("ascii")},
     }
 
 

@@ -16,12 +16,14 @@ import httpx
 
 from connector_operator import conditions as cond
 from connector_operator.callers import CallerKeys, CallerKeysUnavailable, build_callers_config_map
+from connector_operator.catalogs import CatalogIndex, lookup
 from connector_operator.conditions import Condition, merge_conditions
 from connector_operator.discovery import Catalog, DiscoveryError, discover
 from connector_operator.events import build_event, ready_transition, rollout
 from connector_operator.kube import Kube
 from connector_operator.manifests import (
     SECRETS_HASH_ANNOTATION,
+    build_catalog_config_map,
     build_deployment,
     build_service,
     endpoint_for,
@@ -32,6 +34,7 @@ from connector_operator.manifests import (
 from connector_operator.metrics import OperatorMetrics
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
+from connector_proxy.catalog_map import MAX_COMPRESSED_BYTES, catalog_map_name, encode_catalog
 from connector_proxy.contract import Claim, lost_commands
 
 logger = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class Services:
     settings: OperatorSettings
     callers: CallerKeys | None = None  # with settings.caller_auth
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    catalogs: CatalogIndex | None = None  # kopf's live index of the catalog ConfigMaps
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,18 @@ async def _post_event(services: Services, ref: ConnectorRef, kind: str, reason: 
                                                   "error": type(error).__name__})  # fmt: skip
 
 
-_WITHDRAWN: dict[str, Any] = {"commands": [], "auths": [], "commandCount": 0, "catalogHash": None, "conflicts": []}
+# Withdrawn: no catalog named (an older operator's status.commands and status.auths removed too).
+_WITHDRAWN: dict[str, Any] = {
+    "commands": None,
+    "auths": None,
+    "commandCount": 0,
+    "authCount": 0,
+    "catalogHash": None,
+    "catalogConfigMap": None,
+    "conflicts": [],
+    "conflictCount": 0,
+}
+MAX_LISTED_CONFLICTS = 20  # in status.conflicts and ConflictFree's message; conflictCount has them all
 
 
 CONFIG_MAP_KEY_PREFIX = "configmap:"  # no Secret name holds a colon: the two never collide in the hash
@@ -330,15 +345,43 @@ async def _reconcile(
         )
         raise RetryLater(error.message, backoff(retry)) from None
 
+    count = len(catalog.commands)
+    compressed = encode_catalog(catalog.commands, catalog.auths)
+    if len(compressed) > MAX_COMPRESSED_BYTES:
+        message = (
+            f"The catalog of {count} command(s) is {len(compressed)} bytes gzipped, over the "
+            f"{MAX_COMPRESSED_BYTES} a catalog ConfigMap may hold: split the connector."
+        )
+        await _write(
+            services,
+            ref,
+            [
+                *updates,
+                Condition(cond.DISCOVERED, False, "CatalogTooLarge", message),
+                Condition(cond.READY, False, "CatalogTooLarge", message),
+            ],
+            {**base, **_WITHDRAWN},
+        )
+        raise RetryLater(message, backoff(retry))
+    map_name = catalog_map_name(workload_name(ref.name))
+    digest = catalog.hash
+    if _catalog_map_stale(services, ref, map_name, digest):
+        await services.kube.apply_config_map(
+            build_catalog_config_map(
+                name=ref.name, namespace=ref.namespace, uid=ref.uid, compressed=compressed, digest=digest
+            )
+        )
+
     ids = frozenset(str(c["id"]) for c in catalog.commands)
     lost = lost_commands(Claim(ref.namespace, ref.name, ref.created, ids), claims)
     conflicts = [f"{command_id} is served by {winner}" for command_id, winner in sorted(lost.items())]
+    listed = conflicts[:MAX_LISTED_CONFLICTS]
+    more = f" and {len(conflicts) - len(listed)} more" if len(conflicts) > len(listed) else ""
     conflict = (
-        Condition(cond.CONFLICT_FREE, False, "CommandIdConflict", "; ".join(conflicts) + " (older Connector wins).")
+        Condition(cond.CONFLICT_FREE, False, "CommandIdConflict", "; ".join(listed) + more + " (older Connector wins).")
         if conflicts
         else Condition(cond.CONFLICT_FREE, True, "NoConflict", "No other Connector serves these command ids.")
     )
-    count = len(catalog.commands)
     await _write(
         services,
         ref,
@@ -350,11 +393,23 @@ async def _reconcile(
         ],
         {
             **base,
-            "commands": catalog.commands,
-            "auths": catalog.auths,
+            "commands": None,  # an older operator's copy of the catalog, in the status
+            "auths": None,
             "commandCount": count,
-            "catalogHash": catalog.hash,
-            "conflicts": conflicts,
+            "authCount": len(catalog.auths),
+            "catalogHash": digest,
+            "catalogConfigMap": map_name,
+            "conflicts": listed,
+            "conflictCount": len(conflicts),
         },
     )
     return catalog
+
+
+def _catalog_map_stale(services: Services, ref: ConnectorRef, map_name: str, digest: str) -> bool:
+    """Whether the catalog ConfigMap must be (re)written: it does not hold ``digest``. With kopf's index
+    of them this sees a deleted or overwritten ConfigMap too; without it (one-off reconciles), the
+    status says what was written last."""
+    if services.catalogs is not None:
+        return lookup(services.catalogs, ref.namespace, map_name, digest) is None
+    return ref.status.get("catalogHash") != digest or ref.status.get("catalogConfigMap") != map_name

@@ -22,6 +22,7 @@ from connector_proxy.commands import ClassCommand, Command, SdkCommand
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
 from connector_proxy.isolation import IsolatedPool
+from connector_proxy.kubernetes.catalogs import ConnectorCatalogs
 from connector_proxy.kubernetes.recheck import RecheckNotifier
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
@@ -66,11 +67,13 @@ def _kubernetes_watcher(settings: Settings, state: ProxyState, refusals: Recheck
     local = state.registry
     revision = local.revision
 
-    def on_change(objects: Objects) -> None:
+    catalogs = ConnectorCatalogs()
+
+    def on_change(objects: Objects, config_maps: Objects) -> None:
         nonlocal revision
         revision += 1
         registry = builder.build(
-            objects.values(),
+            catalogs.attach(objects, config_maps),
             local_commands=local.commands.values(),
             local_auths=local.auths.values(),
             revision=revision,

@@ -23,6 +23,7 @@ PLURAL = "connectors"
 KIND = "Connector"
 API_VERSION = f"{GROUP}/{VERSION}"
 
+CONNECTOR_ANNOTATION = f"{GROUP}/connector"  # on what the operator makes: the Connector's full name
 API_KEY_HEADER = "Spiff-Connector-Proxy-Api-Key"
 CONFIG_ENV_PREFIX = "CONNECTOR_PROXY_CONFIG__"  # CONNECTOR_PROXY_CONFIG__<KEY>=value is config[KEY]
 
@@ -43,13 +44,26 @@ def serves(obj: Mapping[str, Any]) -> bool:
     A workload pod that died, a rollout, an unreachable endpoint: Ready turns False, but its commands
     stay listed and answer ``503 connector_unavailable`` (which spiff-arena retries) until the workload
     is back, instead of vanishing (a ``404 command_not_found`` fails the task for good). The operator
-    withdraws the commands (an empty ``status.commands``) when they really are gone: suspended, an
-    invalid spec, a catalog that changed."""
+    withdraws the commands (``catalogHash`` null, ``commandCount`` 0) when they really are gone:
+    suspended, an invalid spec, a catalog that changed.
+
+    ``obj`` holds its commands in ``status.commands``: as a proxy reads it, with the catalog of its
+    ConfigMap put there (:mod:`connector_proxy.kubernetes.catalogs`), or as an older operator wrote it."""
     return bool((obj.get("status") or {}).get("endpoint")) and bool(command_ids(obj))
 
 
+def catalog_ref(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(ConfigMap name, catalogHash)`` of the catalog a Connector's status names, or None when it
+    names none (never discovered, withdrawn, or written by an operator that kept it in the status)."""
+    status = obj.get("status") or {}
+    name, digest = status.get("catalogConfigMap"), status.get("catalogHash")
+    if isinstance(name, str) and name and isinstance(digest, str) and digest:
+        return name, digest
+    return None
+
+
 def command_ids(obj: Mapping[str, Any]) -> frozenset[str]:
-    """The well-formed (``<connector>/<Command>``) command ids in a Connector's status."""
+    """The well-formed (``<connector>/<Command>``) command ids in a Connector's ``status.commands``."""
     entries = (obj.get("status") or {}).get("commands") or []
     return frozenset(
         entry["id"]
@@ -77,16 +91,20 @@ class Claim:
         return (self.created, self.namespace, self.name)
 
 
-def claim_of(obj: Mapping[str, Any]) -> Claim | None:
-    """The ids a Connector serves, or None when it serves none (see :func:`serves`)."""
-    if not serves(obj):
+def claim_of(obj: Mapping[str, Any], ids: frozenset[str] | None = None) -> Claim | None:
+    """The ids a Connector serves, or None when it serves none (see :func:`serves`). ``ids``: those of
+    the catalog its status names (:func:`catalog_ref`), when the caller has read it; by default the
+    ids in ``status.commands``."""
+    status = obj.get("status") or {}
+    ids = command_ids(obj) if ids is None else ids
+    if not status.get("endpoint") or not ids:
         return None
     meta = obj.get("metadata") or {}
     return Claim(
         str(meta.get("namespace", "")),
         str(meta.get("name", "")),
         str(meta.get("creationTimestamp") or ""),
-        command_ids(obj),
+        ids,
     )
 
 

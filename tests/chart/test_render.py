@@ -51,7 +51,8 @@ DIGEST = "sha256:4c8d2e3f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2
 SECRETS_DIR = "/var/run/connector-proxy/secrets"
 RULES: dict[str, list[dict[str, Any]]] = load_yaml(RBAC_RULES_PATH)
 PROXY_RULES = [
-    {"apiGroups": ["connectors.spiffworkflow.org"], "resources": ["connectors"], "verbs": ["get", "list", "watch"]}
+    {"apiGroups": ["connectors.spiffworkflow.org"], "resources": ["connectors"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},  # the catalogs
 ]
 JSON = dict[str, Any]
 
@@ -378,7 +379,7 @@ def test_rbac_is_least_privilege(values: Path) -> None:
     watched = spec.get("watch", {}).get("namespaces", [NS])
     granted = rbac(objects)
     assert set(granted) == {PROXY, OPERATOR}
-    # The proxy: read-only on Connectors, nothing else, never Secrets.
+    # The proxy: read-only on Connectors and (their catalogs) ConfigMaps, nothing else, never Secrets.
     proxy = granted[PROXY]
     assert all(rules == PROXY_RULES for _, _, rules in proxy)
     if all_namespaces:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from kube.connectors import runtime_app
+from kube.connectors import catalog_in_status, runtime_app
 from kube.fixtures import KubeEmulator, eventually, run_operator
 
 from chart.helm import HELM_4, helm_for
@@ -125,7 +125,7 @@ async def test_rendered_chart_runs_against_the_api_emulator(
         await kube_emulator.create(secret)
         await kube_emulator.create(connector)
         ready = await condition(kube_emulator, "legacy-proxy", "Ready", "True")
-        assert ready["status"]["commands"] == runtime_commands
+        assert (await catalog_in_status(kube_emulator, ready["status"], NS)).commands == runtime_commands
         assert ready["status"]["endpoint"] == runtime
 
         # A proxy replica, from its rendered environment: Secrets resolved as the kubelet would, the

@@ -46,6 +46,7 @@ BLOCKS: dict[tuple[str, str], str] = {
     ("docs/operator.md", "kubectl apply -f charts/connector-proxy/crds/connectors.spiffworkflow.org.yaml"): (
         "tests/e2e/test_doc_commands.py"
     ),
+    ("docs/operator.md", "kubectl get configmap connector-legacy-proxy-catalog"): ("tests/e2e/test_doc_commands.py"),
     (
         "charts/connector-proxy/README.md",
         "docker build -t registry.example.com/connector-proxy:0.1.0 .",

@@ -13,10 +13,12 @@ asserted in ``test_operator.py``, pods in ``tests/e2e/node``).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
 import subprocess
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +26,11 @@ import pytest
 import yaml
 from chart.helm import HELM_4, helm_for
 from e2e.conftest import Kubectl
-from e2e.realkube import RealCluster
+from e2e.realkube import Operators, RealCluster
+from kube.connectors import catalog_of, connector, runtime_app, wait_condition
 
 from proxytest.doc_shell import ROOT, commands, shell_blocks
+from proxytest.servers import serve_in_thread
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,19 @@ async def test_the_operator_page_commands_work(kube: RealCluster, shell: Shell) 
     assert listed.splitlines()[1].split()[0] == "legacy-proxy"
     assert "Name:         legacy-proxy" in described and f"Namespace:    {kube.namespace}" in described
     assert "FAKE-legacy-proxy-api-key" not in described  # the Secret's value is nowhere in it
+
+
+async def test_the_operator_page_reads_a_catalog_as_written(
+    kube: RealCluster, shell: Shell, operators: Operators, runtimes: ExitStack
+) -> None:
+    [block] = [b for b in shell_blocks("docs/operator.md") if "kubectl get configmap" in b]
+    [step] = commands(block)
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    await operators.start()
+    await kube.create(connector("legacy-proxy", {"url": {"endpoint": runtime}}, namespace=kube.namespace))
+    await wait_condition(kube, "legacy-proxy", "Ready", "True", namespace=kube.namespace, within=30)
+    catalog = json.loads(_ok(shell, step))
+    assert catalog == {"commands": await catalog_of(runtime, "commands"), "auths": await catalog_of(runtime, "auths")}
 
 
 def _block(section_marker: str) -> list[str]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -14,15 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from controlplane import ControlPlane
-from e2e.realkube import Operators, RealCluster, operator_process, proxy_process
-from kube.connectors import KeyedRuntime, condition, next_second, wait_condition
+from e2e.conftest import Kubectl
+from e2e.realkube import OperatorInThread, Operators, RealCluster, operator_process, proxy_process
+from kube.connectors import KeyedRuntime, catalog_in_status, condition, next_second, wait_condition
 from kube.fixtures import eventually
 
 from connector_proxy.app import create_app
+from connector_proxy.catalog_map import CATALOG_KEY, read_catalog_map
 from connector_proxy.contract import API_VERSION
 from connector_proxy.settings import Settings
+from proxytest.catalogs import sdk_catalog
 from proxytest.fake_workload import fake_workload
 from proxytest.logs import captured_log_text
 from proxytest.protocol import validate_do_response
@@ -302,7 +308,7 @@ async def test_an_outage_keeps_the_commands_answering_503_until_the_proxy_is_bac
 
     outage.close()
     status = await wait_condition(kube, "fed", "Ready", "False", "Unreachable", namespace=kube.namespace, within=30)
-    assert [c["id"] for c in status["commands"]] == ["fed/Echo"]
+    assert [c["id"] for c in (await catalog_in_status(kube, status, kube.namespace)).commands] == ["fed/Echo"]
     response = await post(f"{proxy}/v1/do/fed/Echo", {})
     assert (response.status_code, response.json()["error"]["error_code"]) == (503, "connector_unavailable")
     assert await ids(proxy) == {"fed/Echo"}
@@ -418,3 +424,79 @@ async def test_embedded_connectors_can_be_served_beside_the_cluster(
 
 async def _has(proxy: str, command_id: str) -> bool:
     return command_id in await ids(proxy)
+
+
+async def _discoveries(operator: OperatorInThread) -> float:
+    text = (await get(f"http://127.0.0.1:{operator.settings.recheck_port}/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('connector_operator_discoveries_total{outcome="ok"}')
+    )
+
+
+async def test_a_connector_of_5000_commands_is_served_and_described_briefly(
+    kube: RealCluster, operators: Operators, servers: ExitStack, kubectl: Kubectl
+) -> None:
+    """The catalog lives in the Connector's own ConfigMap, gzipped: the Connector stays a few KB (etcd
+    refuses objects over 1.5 MiB) and ``kubectl describe`` shows its conditions, not 5,000 commands."""
+    catalog = sdk_catalog(5000)
+    workload = servers.enter_context(serve_in_thread(fake_workload("big", [], catalog=catalog)))
+    operator = await operators.start(discovery_interval=1)
+    await kube.create(connector(kube, "big", workload))
+    status = await wait_condition(kube, "big", "Ready", "True", namespace=kube.namespace, within=60)
+    assert (status["commandCount"], status["authCount"]) == (5000, 0)
+    assert len(orjson.dumps(status)) < 4096
+    stored = await catalog_in_status(kube, status, kube.namespace)
+    assert stored.commands == catalog
+    name = status["catalogConfigMap"]
+    config_map = await kube.get("v1", "ConfigMap", kube.namespace, name)
+    assert config_map is not None
+    assert len(base64.b64decode(config_map["binaryData"][CATALOG_KEY])) * 10 < 1024 * 1024  # a ConfigMap's limit
+
+    described = kubectl("describe", "connector", "big", "-n", kube.namespace).stdout
+    lines = [line.strip() for line in described.splitlines()]
+    assert len(lines) < 80 and "Lookup" not in described, described
+    summary = lines.index("Status:")  # the status opens with the counts and the catalog, then the conditions
+    assert re.fullmatch(r"Command Count:\s+5000", lines[summary + 4]), described
+    assert lines[summary + 5] == "Conditions:" and lines[summary + 11] == "Type:                  Ready", described
+
+    proxy = start_proxy(servers, kube)
+    await listed(proxy, {c["id"] for c in catalog}, within=60)
+    last = catalog[-1]["id"]
+    answer = await post(f"{proxy}/v1/do/{last}", {})
+    assert answer.json()["command_response"]["body"]["command"] == last
+
+    # Re-discovered every second, an unchanged catalog is not written again.
+    seen = await _discoveries(operator)
+
+    async def rediscovered() -> bool:
+        return await _discoveries(operator) >= seen + 2
+
+    await eventually(rediscovered, within=30)
+    again = await kube.get("v1", "ConfigMap", kube.namespace, name)
+    assert again is not None and again["metadata"]["resourceVersion"] == config_map["metadata"]["resourceVersion"]
+
+    # Deleted by hand: every proxy keeps serving the verified catalog, and the operator writes it again.
+    await kube.delete("v1", "ConfigMap", kube.namespace, name)
+    assert (await post(f"{proxy}/v1/do/{last}", {})).status_code == 200
+    recreated = await eventually(lambda: kube.get("v1", "ConfigMap", kube.namespace, name), within=30)
+    assert read_catalog_map(recreated).hash == status["catalogHash"]
+    assert await ids(proxy) == {c["id"] for c in catalog}
+
+
+async def test_a_catalog_too_large_for_a_config_map_is_refused_with_its_reason(
+    kube: RealCluster, operators: Operators, servers: ExitStack
+) -> None:
+    incompressible = [
+        {"id": f"big/Command{i:04d}", "parameters": [], "description": os.urandom(400).hex()} for i in range(2000)
+    ]
+    workload = servers.enter_context(serve_in_thread(fake_workload("big", [], catalog=incompressible)))
+    await operators.start()
+    await kube.create(connector(kube, "huge", workload))
+    status = await wait_condition(kube, "huge", "Ready", "False", "CatalogTooLarge", namespace=kube.namespace)
+    assert status["commandCount"] == 0 and "catalogHash" not in status
+    message = condition(status, "Ready")["message"]
+    assert message.startswith("The catalog of 2000 command(s) is ") and "split the connector" in message
+    proxy = start_proxy(servers, kube)
+    await listed(proxy, set())

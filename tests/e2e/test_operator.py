@@ -23,6 +23,7 @@ from kube.connectors import (
     KIND,
     KeyedRuntime,
     assert_owned_workload,
+    catalog_in_status,
     catalog_of,
     condition,
     connector,
@@ -59,14 +60,6 @@ async def until(probe: Callable[[], Awaitable[T | None]]) -> T:
     return await eventually(probe, within=WITHIN)
 
 
-def without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [without_nulls(v) for v in value]
-    return value
-
-
 async def deployment_of(kube: RealCluster, name: str) -> dict[str, Any] | None:
     return await kube.get("apps/v1", "Deployment", kube.namespace, f"connector-{name}")
 
@@ -76,9 +69,11 @@ async def test_url_source_is_discovered_and_ready(kube: RealCluster, operators: 
     await operators.start()
     await kube.create(conn(kube, "demo", {"url": {"endpoint": runtime}}))
     status = await wait_for(kube, "demo", "Ready", "True")
-    # As the workload serves them, but for keys whose value is null: the API server drops those.
-    assert status["commands"] == without_nulls(await catalog_of(runtime, "commands"))
-    assert status["auths"] == without_nulls(await catalog_of(runtime, "auths"))
+    # Exactly as the workload serves them (null values too), in the Connector's own ConfigMap.
+    assert "commands" not in status and "auths" not in status
+    stored = await catalog_in_status(kube, status, kube.namespace)
+    assert stored.commands == await catalog_of(runtime, "commands")
+    assert stored.auths == await catalog_of(runtime, "auths")
     assert (status["endpoint"], status["sourceKind"], status["observedGeneration"]) == (runtime, "url", 1)
     assert status["catalogHash"].startswith("sha256:")
     assert await kube.list("apps/v1", "Deployment", kube.namespace) == []
@@ -233,7 +228,7 @@ async def test_suspend_scales_to_zero_and_withdraws_commands(kube: RealCluster, 
     await until(lambda: deployment_of(kube, "sus"))
     await kube.patch(API_VERSION, KIND, kube.namespace, "sus", {"spec": {"suspend": True}})
     status = await wait_for(kube, "sus", "Ready", "False", "Suspended")
-    assert status["commands"] == [] and status["commandCount"] == 0
+    assert status["commandCount"] == 0 and "catalogHash" not in status
 
     async def scaled_to_zero() -> bool:
         deployment = await deployment_of(kube, "sus")

@@ -17,6 +17,7 @@ import pytest
 from kube.connectors import (
     KIND,
     assert_owned_workload,
+    catalog_in_status,
     catalog_of,
     condition,
     connector,
@@ -97,7 +98,12 @@ async def test_pip_source_gets_an_owned_workload_then_discovery(cluster: KubeEmu
     status = await wait_condition(cluster, "pipped", "Ready", "True")
     assert condition(status, "WorkloadAvailable")["status"] == "True"
     assert (status["endpoint"], status["sourceKind"]) == (runtime, "pip")
-    assert status["commands"] == await catalog_of(runtime, "commands")
+    assert "commands" not in status  # the catalog is in its own ConfigMap, owned by the Connector
+    stored = await catalog_in_status(cluster, status, NS)
+    assert stored.commands == await catalog_of(runtime, "commands")
+    config_map = await cluster.get("v1", "ConfigMap", NS, "connector-pipped-catalog")
+    assert config_map is not None
+    assert_owned_workload(owner, "pipped", config_map)
 
 
 async def test_suspend_scales_to_zero_and_withdraws_commands(cluster: KubeEmulator) -> None:
@@ -107,6 +113,6 @@ async def test_suspend_scales_to_zero_and_withdraws_commands(cluster: KubeEmulat
     await wait_condition(cluster, "sus", "Ready", "True")
     await cluster.patch(API_VERSION, KIND, NS, "sus", {"spec": {"suspend": True}})
     status = await wait_condition(cluster, "sus", "Ready", "False", "Suspended")
-    assert status["commands"] == [] and status["commandCount"] == 0
+    assert status["commandCount"] == 0 and "catalogHash" not in status and "catalogConfigMap" not in status
     deployment = await cluster.get("apps/v1", "Deployment", NS, "connector-sus")
     assert deployment is not None and deployment["spec"]["replicas"] == 0

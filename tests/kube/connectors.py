@@ -16,6 +16,7 @@ import httpx
 
 from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.app import create_app
+from connector_proxy.catalog_map import CATALOG_LABEL, StoredCatalog, read_catalog_map
 from connector_proxy.contract import API_VERSION
 from connector_proxy.loading.embedded import EmbeddedConnectors
 from connector_proxy.loading.sdk import load_sdk_connector
@@ -90,6 +91,19 @@ async def status_of(kube: ObjectReader, name: str, namespace: str = DEFAULT_NAME
     obj = await kube.get(API_VERSION, KIND, namespace, name)
     status: JSON = (obj or {}).get("status") or {}
     return status
+
+
+async def catalog_in_status(kube: ObjectReader, status: JSON, namespace: str = DEFAULT_NAMESPACE) -> StoredCatalog:
+    """The catalog a Connector's status names, read from its ConfigMap as a proxy reads it: owned by
+    the operator's Connector, and only if its content hashes to the status' ``catalogHash``."""
+    name = status["catalogConfigMap"]
+    config_map = await kube.get("v1", "ConfigMap", namespace, name)
+    assert config_map is not None, f"no catalog ConfigMap {namespace}/{name}"
+    assert config_map["metadata"]["labels"][CATALOG_LABEL] == "true"
+    stored = read_catalog_map(config_map)
+    assert stored.hash == status["catalogHash"]
+    assert (len(stored.commands), len(stored.auths)) == (status["commandCount"], status["authCount"])
+    return stored
 
 
 async def wait_condition(

@@ -10,12 +10,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 
-def fake_workload(name: str, commands: list[str], *, release: threading.Event | None = None) -> FastAPI:
+def fake_workload(
+    name: str,
+    commands: list[str],
+    *,
+    release: threading.Event | None = None,
+    catalog: list[dict[str, Any]] | None = None,
+) -> FastAPI:
     """``/v1/do/<id>`` answers a v2 envelope naming this workload and the headers it got; the
     command ``.../Slow`` waits for ``release`` (bounded) first; ``.../Bad`` answers 400;
-    ``.../Later`` answers 202. Every answer sets a cookie (a forwarding client must not keep it)."""
+    ``.../Later`` answers 202. Every answer sets a cookie (a forwarding client must not keep it).
+    ``catalog``: the ``/v1/commands`` to serve, instead of one entry per id of ``commands``."""
     app = FastAPI()
-    catalog = [{"id": c, "parameters": [{"id": "x", "type": "any", "required": False}]} for c in commands]
+    if catalog is None:
+        catalog = [{"id": c, "parameters": [{"id": "x", "type": "any", "required": False}]} for c in commands]
 
     @app.get("/v1/commands")
     async def list_commands() -> list[dict[str, Any]]:

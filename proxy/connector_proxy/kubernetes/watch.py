@@ -1,8 +1,10 @@
-"""Following Connector resources: the proxy's one module that talks to the Kubernetes API.
+"""Following Connector resources and their catalog ConfigMaps: the proxy's one module that talks to
+the Kubernetes API.
 
-List, then watch from the list's resourceVersion; after any error, expiry (410) or closed
-stream, list everything again. While the API is unreachable the last good set of objects stays
-in use; ``state`` says so for readiness and logs.
+Two feeds per watched namespace: the Connectors, and the ConfigMaps labelled as catalogs
+(:mod:`connector_proxy.catalog_map`). For each: list, then watch from the list's resourceVersion;
+after any error, expiry (410) or closed stream, list everything again. While the API is unreachable
+the last good set of objects stays in use; ``state`` says so for readiness and logs.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from typing import Any
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.rest import ApiException
 
+from connector_proxy.catalog_map import CATALOG_LABEL
 from connector_proxy.contract import GROUP, PLURAL, VERSION, key_of, load_kube_config
 
 logger = logging.getLogger(__name__)
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 Objects = dict[str, dict[str, Any]]
+CONNECTORS, CATALOGS = "connectors", "catalogs"
+FEEDS = (CONNECTORS, CATALOGS)
+CATALOG_SELECTOR = f"{CATALOG_LABEL}=true"
 
 
 @dataclass
@@ -59,48 +65,65 @@ def watched_namespaces(namespaces: Sequence[str], all_namespaces: bool) -> list[
     return [own] if own else [None]
 
 
+def _list_call(api: client.ApiClient, feed: str, namespace: str | None) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """The list function of a feed (what a watch streams too), its positional and keyword arguments."""
+    if feed == CONNECTORS:
+        custom: Any = client.CustomObjectsApi(api)
+        if namespace is None:
+            return custom.list_cluster_custom_object, (GROUP, VERSION, PLURAL), {}
+        return custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, PLURAL), {}
+    core: Any = client.CoreV1Api(api)
+    selector = {"label_selector": CATALOG_SELECTOR}
+    if namespace is None:
+        return core.list_config_map_for_all_namespaces, (), selector
+    return core.list_namespaced_config_map, (namespace,), selector
+
+
 @dataclass
 class ConnectorWatcher:
-    """Keeps ``objects`` (all Connectors of the watched namespaces) current; calls ``on_change``
-    with the complete set after the first list and after every change."""
+    """Keeps every Connector and every catalog ConfigMap of the watched namespaces current; calls
+    ``on_change(connectors, catalogs)`` with both complete sets (keyed ``<namespace>/<name>``) once
+    every feed has been listed, and after every change."""
 
     namespaces: list[str | None]
-    on_change: Callable[[Objects], None]
+    on_change: Callable[[Objects, Objects], None]
     watch_timeout: int = 300
     max_backoff: float = 30.0
     state: WatchState = field(default_factory=WatchState)
-    _parts: dict[str | None, Objects] = field(default_factory=dict)
+    _parts: dict[tuple[str, str | None], Objects] = field(default_factory=dict)
 
     def _publish(self) -> None:
-        merged: Objects = {}
-        for part in self._parts.values():
-            merged.update(part)
-        self.on_change(merged)
+        if len(self._parts) < len(FEEDS) * len(self.namespaces):
+            return  # a feed not listed yet: publishing now would withdraw what it holds
+        merged: dict[str, Objects] = {feed: {} for feed in FEEDS}
+        for (feed, _), part in self._parts.items():
+            merged[feed].update(part)
+        self.on_change(merged[CONNECTORS], merged[CATALOGS])
 
     async def run(self) -> None:
         await load_kube_config()
         api = client.ApiClient()
         try:
-            await asyncio.gather(*(self._follow(api, ns) for ns in self.namespaces))
+            await asyncio.gather(*(self._follow(api, feed, ns) for ns in self.namespaces for feed in FEEDS))
         finally:
             await api.close()
 
-    async def _list(self, custom: Any, namespace: str | None) -> tuple[Objects, str]:
-        if namespace is None:
-            listed = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        else:
-            listed = await custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-        objects = {key_of(item): item for item in listed.get("items", [])}
+    async def _list(self, api: client.ApiClient, feed: str, namespace: str | None) -> tuple[Objects, str]:
+        func, args, kwargs = _list_call(api, feed, namespace)
+        listed = await func(*args, **kwargs)
+        if not isinstance(listed, dict):  # the core API answers models: back to the API's own JSON shape
+            listed = api.sanitize_for_serialization(listed)
+        objects = {key_of(item): item for item in listed.get("items") or []}
         return objects, str((listed.get("metadata") or {}).get("resourceVersion") or "")
 
-    async def _follow(self, api: client.ApiClient, namespace: str | None) -> None:
-        custom: Any = client.CustomObjectsApi(api)
+    async def _follow(self, api: client.ApiClient, feed: str, namespace: str | None) -> None:
         backoff = 0.5
         while True:
             try:
-                objects, version = await self._list(custom, namespace)
-                self._parts[namespace] = objects
-                self.state.synced = self.state.connected = True
+                objects, version = await self._list(api, feed, namespace)
+                self._parts[(feed, namespace)] = objects
+                self.state.synced = len(self._parts) == len(FEEDS) * len(self.namespaces)
+                self.state.connected = True
                 self.state.last_sync, self.state.last_error, self.state.disconnected_since = (
                     time.monotonic(),
                     None,
@@ -109,7 +132,7 @@ class ConnectorWatcher:
                 self.state.relists += 1
                 self._publish()
                 backoff = 0.5
-                await self._watch(custom, namespace, objects, version)
+                await self._watch(api, feed, namespace, objects, version)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -122,20 +145,27 @@ class ConnectorWatcher:
                     self.state.disconnected_since = self.state.disconnected_since or time.monotonic()
                     logger.warning(
                         "kubernetes API unavailable; serving the last good registry",
-                        extra={"namespace": namespace, "error": self.state.last_error, "retry_in_s": backoff},
+                        extra={
+                            "namespace": namespace,
+                            "feed": feed,
+                            "error": self.state.last_error,
+                            "retry_in_s": backoff,
+                        },
                     )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self.max_backoff)
 
-    async def _watch(self, custom: Any, namespace: str | None, objects: Objects, version: str) -> None:
+    async def _watch(
+        self, api: client.ApiClient, feed: str, namespace: str | None, objects: Objects, version: str
+    ) -> None:
         """Apply events until the stream ends (then the caller relists) or fails."""
-        args: tuple[Any, ...] = (GROUP, VERSION, PLURAL) if namespace is None else (GROUP, VERSION, namespace, PLURAL)
-        func = custom.list_cluster_custom_object if namespace is None else custom.list_namespaced_custom_object
+        func, args, kwargs = _list_call(api, feed, namespace)
         while True:
             async with watch.Watch() as stream:
                 async for event in stream.stream(
                     func,
                     *args,
+                    **kwargs,
                     resource_version=version,
                     timeout_seconds=self.watch_timeout,
                     allow_watch_bookmarks=True,

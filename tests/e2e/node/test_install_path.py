@@ -26,6 +26,7 @@ from e2e.conftest import Kubectl
 from e2e.node.conftest import IMAGE_REPOSITORY, IMAGE_TAG, PROXY, RELEASE, Release, rollout, wait
 from node import Node
 
+from connector_proxy.catalog_map import read_catalog_map
 from postgres_server import PostgresServer, postgres_server
 from proxytest.package_index import FIXTURE_SOURCES, IndexOutage, add_git_repository, build_index, serve_index
 from proxytest.packages import SDK_FIXTURES
@@ -60,6 +61,15 @@ def _do(release: Release, command: str, body: dict[str, Any]) -> httpx.Response:
 def _connector(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
     found: dict[str, Any] = json.loads(kubectl("get", "connector", name, "-n", namespace, "-o", "json").stdout)
     return found
+
+
+def _command_ids(kubectl: Kubectl, namespace: str, status: dict[str, Any]) -> set[str]:
+    """The ids of the catalog the status names, from its ConfigMap (checked against catalogHash)."""
+    name = status["catalogConfigMap"]
+    config_map = json.loads(kubectl("get", "configmap", name, "-n", namespace, "-o", "json").stdout)
+    stored = read_catalog_map(config_map)
+    assert stored.hash == status["catalogHash"]
+    return {c["id"] for c in stored.commands}
 
 
 def _ready(kubectl: Kubectl, namespace: str, name: str) -> bool:
@@ -131,7 +141,7 @@ def test_a_pip_connector_from_a_plain_http_index(release: Release, kubectl: Kube
     _apply(kubectl, _pip_connector(release.namespace, "greeter", index, requirements))
     wait(lambda: _ready(kubectl, release.namespace, "greeter"), within=240, what="the pip Connector Ready")
     status = _connector(kubectl, release.namespace, "greeter")["status"]
-    ids = {c["id"] for c in status["commands"]}
+    ids = _command_ids(kubectl, release.namespace, status)
     assert "greeter/Hello" in ids and "example/Echo" in ids
     assert not [i for i in ids if i.startswith("http/")], "a pip workload serves the image's bundled commands"
     assert status["conflicts"] == []
@@ -289,7 +299,7 @@ def test_an_image_connector_runs_its_own_image(
     )
     wait(lambda: _ready(kubectl, release.namespace, "greeter-image"), within=180, what="the image Connector Ready")
     status = _connector(kubectl, release.namespace, "greeter-image")["status"]
-    assert status["sourceKind"] == "image" and {c["id"] for c in status["commands"]} == {"greeter/Hello"}
+    assert status["sourceKind"] == "image" and _command_ids(kubectl, release.namespace, status) == {"greeter/Hello"}
     wait(lambda: "greeter/Hello" in _listed(release), within=60, what="greeter/Hello listed from the image")
     body = _do(release, "greeter/Hello", {"name": "Ada"}).json()["command_response"]["body"]
     pods = {
@@ -338,7 +348,7 @@ def test_the_postgres_connector_runs_from_the_project_image(
     _apply(kubectl, [secret, connector])
     wait(lambda: _ready(kubectl, release.namespace, "pg"), within=180, what="the pg Connector Ready")
     status = _connector(kubectl, release.namespace, "pg")["status"]
-    assert {c["id"] for c in status["commands"]} == {"pg/Query", "pg/Execute", "pg/Transaction"}
+    assert _command_ids(kubectl, release.namespace, status) == {"pg/Query", "pg/Execute", "pg/Transaction"}
     wait(lambda: "pg/Query" in _listed(release), within=60, what="pg/Query listed by the proxy Service")
     sql = "SELECT id, total FROM orders WHERE total > %s ORDER BY id"
     answer = _do(release, "pg/Query", {"connection": "orders", "sql": sql, "parameters": [20]})
@@ -387,7 +397,7 @@ def test_the_email_connector_runs_from_the_project_image(release: Release, kubec
         _apply(kubectl, [connector])
         wait(lambda: _ready(kubectl, release.namespace, "email"), within=180, what="the email Connector Ready")
         status = _connector(kubectl, release.namespace, "email")["status"]
-        assert {c["id"] for c in status["commands"]} == {"email/SendEmail"}
+        assert _command_ids(kubectl, release.namespace, status) == {"email/SendEmail"}
         wait(lambda: "email/SendEmail" in _listed(release), within=60, what="email/SendEmail listed")
         body = {"to": ["ops@example.com"], "subject": "Order 42", "text": "Shipped."}
         answer = _do(release, "email/SendEmail", body)
