@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
@@ -25,7 +25,6 @@ from connector_proxy.isolation import IsolatedPool
 from connector_proxy.kubernetes.catalogs import ConnectorCatalogs
 from connector_proxy.kubernetes.recheck import RecheckNotifier
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
-from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects, watched_namespaces
 from connector_proxy.live_openapi import CommandShape, live_document
 from connector_proxy.loading.embedded import EmbeddedConnectors, load_configured
 from connector_proxy.logging_setup import install_log_redaction
@@ -38,6 +37,9 @@ from connector_proxy.secret_files import MountedKey
 from connector_proxy.settings import Settings
 from connector_proxy.state import ProxyState
 from connector_proxy.tracing import Tracing
+
+if TYPE_CHECKING:
+    from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +58,10 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 def _kubernetes_watcher(settings: Settings, state: ProxyState, refusals: RecheckNotifier) -> ConnectorWatcher:
-    """Kubernetes mode: every change to the Connectors rebuilds the registry and swaps it in whole."""
+    """Kubernetes mode: every change to the Connectors rebuilds the registry and swaps it in whole.
+    The Kubernetes client is imported only here: embedded mode never loads it."""
+    from connector_proxy.kubernetes.watch import ConnectorWatcher, watched_namespaces
+
     builder = RemoteRegistryBuilder(
         state.forwarder,
         secrets_dir=settings.secrets_dir,

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes_asyncio import config
-
 GROUP = "connectors.spiffworkflow.org"
 VERSION = "v1alpha1"
 PLURAL = "connectors"
@@ -129,7 +127,11 @@ def winners(claims: Iterable[Claim]) -> dict[str, Claim]:
 
 
 async def load_kube_config() -> None:
-    """In-cluster configuration in a pod (service account), else the standard kubeconfig."""
+    """In-cluster configuration in a pod (service account), else the standard kubeconfig. The client
+    is imported here, not with this module: an embedded proxy and a connector workload never need it
+    (it is most of a cold start's imports)."""
+    from kubernetes_asyncio import config
+
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.forwarding import Forwarder
-from connector_proxy.kubernetes.watch import WatchState
+from connector_proxy.kubernetes.watch_state import WatchState
 from connector_proxy.metrics import ProxyMetrics
 from connector_proxy.registry import Registry
 from connector_proxy.tracing import Tracing

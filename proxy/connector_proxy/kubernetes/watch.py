@@ -22,6 +22,7 @@ from kubernetes_asyncio.client.rest import ApiException
 
 from connector_proxy.catalog_map import CATALOG_LABEL
 from connector_proxy.contract import GROUP, PLURAL, VERSION, key_of, load_kube_config
+from connector_proxy.kubernetes.watch_state import WatchState
 
 logger = logging.getLogger(__name__)
 IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -30,26 +31,6 @@ Objects = dict[str, dict[str, Any]]
 CONNECTORS, CATALOGS = "connectors", "catalogs"
 FEEDS = (CONNECTORS, CATALOGS)
 CATALOG_SELECTOR = f"{CATALOG_LABEL}=true"
-
-
-@dataclass
-class WatchState:
-    synced: bool = False  # a first full list succeeded
-    connected: bool = False
-    last_error: str | None = None
-    last_sync: float | None = None
-    disconnected_since: float | None = None
-    relists: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "synced": self.synced,
-            "connected": self.connected,
-            "last_error": self.last_error,
-            "seconds_since_sync": None if self.last_sync is None else round(time.monotonic() - self.last_sync, 3),
-            "stale": self.synced and not self.connected,
-            "relists": self.relists,
-        }
 
 
 def watched_namespaces(namespaces: Sequence[str], all_namespaces: bool) -> list[str | None]:
