@@ -213,6 +213,8 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
             if watcher is not None:
                 task = asyncio.create_task(watcher.run(), name="connector-watch")
                 stack.push_async_callback(_cancel, task)
+            monitor = asyncio.create_task(state.metrics.loop_lag.run(), name="loop-lag")
+            stack.push_async_callback(_cancel, monitor)
             yield
 
     app = ProxyApp(

@@ -24,6 +24,7 @@ from prometheus_client import (
 )
 
 from connector_proxy import __version__
+from connector_proxy.event_loop import LoopLagMonitor
 from connector_proxy.outcome import SAFE_CODE
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -102,6 +103,7 @@ class ProxyMetrics:
         ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
+        self.loop_lag = LoopLagMonitor(self.registry)  # its task runs in the app's lifespan
         self._series: dict[str, _CommandSeries] = {}
         self.registry_stale = Gauge(
             "connector_proxy_registry_stale",

@@ -129,6 +129,12 @@ class Settings(BaseSettings):
         description="A path prefix the proxy is served under (e.g. /connector-proxy behind an ingress path): "
         "removed from every request path. Runs of slashes (a proxy URL ending in /) are collapsed in any case.",
     )
+    gc_freeze: bool = Field(
+        True,
+        description="After start-up, move every object built so far out of the garbage collector's reach "
+        "(gc.freeze): full collections then skip the registry and the imported modules, and no longer pause "
+        "the event loop for tens to hundreds of milliseconds.",
+    )
     thread_pool_size: int = Field(
         32,
         ge=1,

@@ -28,6 +28,7 @@ from uvicorn import Server
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 from connector_proxy.app import create_app
+from connector_proxy.event_loop import freeze_startup_objects
 from connector_proxy.serving.package_watch import PackageWatch, import_directories, watch_in_thread
 from connector_proxy.serving.request_head import bounded_head_protocol
 from connector_proxy.serving.source_watch import source_directories, watch_sources_in_thread
@@ -54,6 +55,17 @@ class DrainingServer(Server):
     the connection reset. This server stops accepting first and lets those requests arrive (they
     are then answered, the connection closed after the answer) before that step."""
 
+    def __init__(self, config: Any, *, gc_freeze: bool) -> None:
+        super().__init__(config)
+        self.gc_freeze = gc_freeze
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Once the app has started (its registry built, its connectors' lifespans entered), freeze
+        what start-up built (``CONNECTOR_PROXY_GC_FREEZE``): the worker keeps it for good."""
+        await super().startup(sockets)
+        if self.gc_freeze and self.started:
+            freeze_startup_objects()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()
@@ -64,6 +76,7 @@ class DrainingServer(Server):
 class ProxyWorker(UvicornWorker):  # type: ignore[misc]
     """uvicorn in a gunicorn worker, configured as ``serve`` always configured it."""
 
+    GC_FREEZE = True
     CONFIG_KWARGS: dict[str, Any] = {
         "loop": "auto",
         "http": "auto",
@@ -85,7 +98,7 @@ class ProxyWorker(UvicornWorker):  # type: ignore[misc]
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
-        server = DrainingServer(config=self.config)
+        server = DrainingServer(self.config, gc_freeze=self.GC_FREEZE)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:
@@ -102,7 +115,7 @@ def worker_class(settings: Settings) -> type[ProxyWorker]:
     """:class:`ProxyWorker` whose HTTP protocol bounds request heads by ``settings``."""
     protocol = bounded_head_protocol(settings.max_header_bytes, settings.header_timeout)
     kwargs = {**ProxyWorker.CONFIG_KWARGS, "http": protocol}
-    return type("ConfiguredProxyWorker", (ProxyWorker,), {"CONFIG_KWARGS": kwargs})
+    return type("ConfiguredProxyWorker", (ProxyWorker,), {"CONFIG_KWARGS": kwargs, "GC_FREEZE": settings.gc_freeze})
 
 
 def _refresh_import_state() -> None:

@@ -170,3 +170,15 @@ def test_sighup_reloads_when_the_scan_is_off(tmp_path: Path) -> None:
         assert answer.status_code == 200
         assert answer.json()["command_response"]["body"] == {"version": "1.0"}
     assert load.failures == []
+
+
+def frozen_objects(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    [line] = [line for line in metrics.splitlines() if line.startswith("connector_proxy_gc_frozen_objects ")]
+    return float(line.split()[1])
+
+
+def test_a_started_worker_freezes_what_start_up_built_unless_told_not_to(tmp_path: Path) -> None:
+    with serving(tmp_path) as frozen, serving(tmp_path, CONNECTOR_PROXY_GC_FREEZE="false") as unfrozen:
+        assert frozen_objects(frozen.url) > 50_000  # the modules, the app, the bundled connectors' registry
+        assert frozen_objects(unfrozen.url) == 0
