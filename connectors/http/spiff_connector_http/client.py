@@ -30,14 +30,11 @@ import httpx
 
 from spiff_connector_http.errors import MAX_REDIRECTS
 from spiff_connector_http.redirects import drop_credentials_across_origins
+from spiff_connector_http.settings import PoolSettings
 from spiff_connector_sdk.proxies import environment_mounts
 from spiff_connector_sdk.transport import pooled_transport
 
 DEFAULT_TIMEOUT = 30.0
-MAX_CONNECTIONS = 200
-MAX_CONNECTIONS_PER_HOST = 50  # one slow API cannot take the pool from the others
-MAX_KEEPALIVE_CONNECTIONS = 20
-KEEPALIVE_EXPIRY = 30.0
 USER_AGENT = "spiff-connector-http/0.1"
 
 
@@ -57,17 +54,20 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=True)
 
 
-def new_client() -> httpx.AsyncClient:
-    """A pooled client configured for the connector."""
+def new_client(pool: PoolSettings | None = None) -> httpx.AsyncClient:
+    """A pooled client configured for the connector (``pool``: its limits, by default from the
+    environment, :mod:`spiff_connector_http.settings`)."""
+    pool = pool or PoolSettings()
     limits = httpx.Limits(
-        max_connections=MAX_CONNECTIONS,
-        max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS,
-        keepalive_expiry=KEEPALIVE_EXPIRY,
+        max_connections=pool.max_connections,
+        max_keepalive_connections=pool.max_keepalive_connections,
+        keepalive_expiry=pool.keepalive_expiry,
     )
     mounts = environment_mounts(verify=ssl_context(), limits=limits)
+    transport = pooled_transport(verify=ssl_context(), limits=limits, max_per_host=pool.max_connections_per_host)
     return httpx.AsyncClient(
         limits=limits,
-        transport=pooled_transport(verify=ssl_context(), limits=limits, max_per_host=MAX_CONNECTIONS_PER_HOST),
+        transport=transport,
         mounts=mounts,
         timeout=httpx.Timeout(DEFAULT_TIMEOUT),
         follow_redirects=False,

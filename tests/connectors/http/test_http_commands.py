@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from spiff_connector_http import client as client_module
 from spiff_connector_http import connector
 from spiff_connector_http.client import get_client, lifespan
+from spiff_connector_http.settings import PoolSettings
 from spiff_connector_sdk import Context, Result
 
 METHODS = {
@@ -344,8 +347,8 @@ async def test_calls_hanging_on_one_host_leave_the_pool_to_the_others(
         held.append(writer)
 
     hanging = await asyncio.start_server(never_answer, "127.0.0.1", 0)
-    monkeypatch.setattr(client_module, "MAX_CONNECTIONS", 6)
-    monkeypatch.setattr(client_module, "MAX_CONNECTIONS_PER_HOST", 2)
+    monkeypatch.setenv("CONNECTOR_HTTP_MAX_CONNECTIONS", "6")
+    monkeypatch.setenv("CONNECTOR_HTTP_MAX_CONNECTIONS_PER_HOST", "2")
     await client_module.aclose_loop_client()  # a client with those limits
     try:
         stuck_url = f"http://127.0.0.1:{hanging.sockets[0].getsockname()[1]}/"
@@ -361,3 +364,53 @@ async def test_calls_hanging_on_one_host_leave_the_pool_to_the_others(
             writer.close()
         hanging.close()
         await hanging.wait_closed()
+
+
+@pytest.mark.parametrize(("per_host", "expected"), [(None, 120), ("5", 5)])
+async def test_a_slow_hosts_calls_run_side_by_side_up_to_the_per_host_limit(
+    per_host: str | None, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default 120 calls to one slow host are all in flight at once (they used to queue behind 50
+    connections); CONNECTOR_HTTP_MAX_CONNECTIONS_PER_HOST bounds them."""
+    calls = 120
+    if per_host is not None:
+        monkeypatch.setenv("CONNECTOR_HTTP_MAX_CONNECTIONS_PER_HOST", per_host)
+    open_now = peak = 0
+    release = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, peak
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):  # the client closed it
+            while await reader.readuntil(b"\r\n\r\n"):
+                open_now += 1
+                peak = max(peak, open_now)
+                if peak >= expected:
+                    release.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(release.wait(), 10)
+                open_now -= 1
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+    upstream = await asyncio.start_server(slow, "127.0.0.1", 0)
+    await client_module.aclose_loop_client()  # a client with the limits set here
+    try:
+        url = f"http://127.0.0.1:{upstream.sockets[0].getsockname()[1]}/"
+        results = await asyncio.gather(*(call("GetRequestV2", url=url, timeout=30) for _ in range(calls)))
+    finally:
+        upstream.close()
+        await client_module.aclose_loop_client()
+    assert [r.error for r in results] == [None] * calls
+    assert peak == expected
+
+
+def test_pool_limits_are_checked_when_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PoolSettings().model_dump() == {
+        "max_connections": 512,
+        "max_connections_per_host": 256,
+        "max_keepalive_connections": 64,
+        "keepalive_expiry": 30.0,
+    }
+    monkeypatch.setenv("CONNECTOR_HTTP_MAX_CONNECTIONS", "100")
+    with pytest.raises(ValidationError, match="CONNECTOR_HTTP_MAX_CONNECTIONS_PER_HOST exceeds"):
+        PoolSettings()

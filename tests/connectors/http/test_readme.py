@@ -1,4 +1,4 @@
-"""The README's error-code table lists exactly the codes the connector can report."""
+"""The README: its error-code table lists exactly the codes the connector can report, its pool table the settings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from spiff_connector_http import errors
+from spiff_connector_http.settings import PoolSettings
 
 README = Path(__file__).resolve().parents[3] / "connectors" / "http" / "README.md"
 
@@ -29,3 +30,10 @@ def test_the_differences_table_has_its_columns() -> None:
     rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Behaviour")]
     assert len(rows) >= 10
     assert all(line.count(" | ") >= 3 for line in rows)
+
+
+def test_the_pool_limits_table_lists_every_setting_with_its_default() -> None:
+    row = re.compile(r"^\| `CONNECTOR_HTTP_([A-Z_]+)` \| `([0-9.]+)` \|", re.MULTILINE)
+    rows = row.findall(_section("Connection handling"))
+    defaults = {name: field.default for name, field in PoolSettings.model_fields.items()}
+    assert {name.lower(): float(value) for name, value in rows} == defaults
