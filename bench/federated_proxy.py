@@ -23,6 +23,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from connector_proxy.app import create_app
+from connector_proxy.event_loop import freeze_startup_objects
 from connector_proxy.kubernetes.forwarding import Forwarder
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.loading.embedded import EmbeddedConnectors
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--runtime-timeout", type=float, default=60.0, help="Seconds to wait for the runtime.")
     args = parser.parse_args()
     app = build_app(args.runtime.rstrip("/"), args.host, args.port, args.runtime_timeout)
+    freeze_startup_objects()  # as serve's worker does once its app has started
     uvicorn.run(
         app,
         host=args.host,

@@ -87,6 +87,55 @@ def observability_share(run: Run, *keys: str) -> float | None:
     return sum(float(costs[key]) for key in keys) * throughput / 1e6
 
 
+def scenario(run: Run, key: str) -> dict[str, Any]:
+    found: dict[str, Any] = run.get("scenarios", {}).get(key) or {}
+    return found
+
+
+def cpu_ms(run: Run, key: str) -> float | None:
+    """Server CPU per call at the throughput connections (its process tree's user + system time)."""
+    found = measurement(run, key, run["settings"]["connections"]) or {}
+    value = found.get("cpu_ms_per_call")
+    return float(value) if value is not None else None
+
+
+def lag_bound(value: Any) -> float | None:
+    if value is None:
+        return None
+    return float("inf") if value == "inf" else float(value)
+
+
+def largest_lag_ms(run: Run, *keys: str) -> float | None:
+    """The largest event loop lag bound over every run of ``keys`` (the proxies' scenarios), in ms."""
+    bounds = [
+        bound
+        for key in keys
+        for result in scenario(run, key).get("runs", {}).values()
+        if (bound := lag_bound(result.get("loop_lag_max_bound_s"))) is not None
+    ]
+    return max(bounds) * 1000 if bounds else None
+
+
+def slow_ratio(run: Run) -> float | None:
+    slow = scenario(run, "slow_calls")
+    if "proxied" not in slow:
+        return None
+    return divide(float(slow["proxied"]["requests_per_s"]), float(slow["direct"]["requests_per_s"]))
+
+
+def slow_catalog_p99(run: Run) -> float | None:
+    during = scenario(run, "slow_calls").get("catalog_during")
+    return float(during["p99_ms"]) if during else None
+
+
+def startup_value(run: Run, key: str, scale: float = 1.0) -> float | None:
+    value = scenario(run, "startup").get(key)
+    return float(value) / scale if value is not None else None
+
+
+PROXY_KEYS = ("liveness", "commands", "commands_gzip", "do", "do_pg", "commands_1000", "commands_1000_gzip")
+
+
 def divide(top: float | None, bottom: float | None) -> float | None:
     return top / bottom if top is not None and bottom else None
 
@@ -191,6 +240,39 @@ RATIOS = (
         "< 0.05x",
     ),
     Ratio("Connector Ready -> listed, median", lambda r: ready_ms(r, "median"), "ms", "—"),
+    Ratio("/v1/do: server CPU per call", lambda r: cpu_ms(r, "do"), "ms", "≤ 0.4 ms"),
+    Ratio("remote hop: the front proxy's CPU per call", lambda r: cpu_ms(r, "do_remote"), "ms", "—"),
+    Ratio(
+        "200 concurrent calls to a 500 ms upstream: through /v1/do ÷ direct, throughput",
+        slow_ratio,
+        "x",
+        "≥ 0.95x",
+    ),
+    Ratio("/v1/commands p99 while those 200 calls run (1 connection)", slow_catalog_p99, "ms", "≤ 10 ms"),
+    Ratio(
+        "largest event loop lag over the embedded and 1,000-command proxies' runs (bound)",
+        lambda r: largest_lag_ms(r, *PROXY_KEYS),
+        "ms",
+        "≤ 10 ms",
+    ),
+    Ratio(
+        "largest event loop lag, 1,000 commands, CONNECTOR_PROXY_GC_FREEZE=false (bound)",
+        lambda r: largest_lag_ms(r, "commands_1000_unfrozen"),
+        "ms",
+        "—",
+    ),
+    Ratio(
+        "serve start-up to /v1/liveness 200, median",
+        lambda r: startup_value(r, "startup_s_median", 1e-3),
+        "ms",
+        "≤ 1000 ms",
+    ),
+    Ratio(
+        "serve worker RSS idle, median",
+        lambda r: startup_value(r, "worker_rss_bytes_median", MIB),
+        "MiB",
+        "≤ 80 MiB",
+    ),
     Ratio(
         "large bodies: worker peak RSS rise, every concurrent body admitted ÷ default budget (same concurrency)",
         large_rise_saved,
@@ -203,6 +285,10 @@ RATIOS = (
 def fmt_ratio(value: float | None, unit: str) -> str:
     if value is None:
         return "n/a"
+    if value == float("inf"):
+        return "> 2500 ms" if unit == "ms" else "inf"
+    if unit == "MiB":
+        return f"{value:.0f} MiB"
     return f"{value:.3f} ms" if unit == "ms" else f"{value:.3f}x"
 
 
@@ -234,23 +320,23 @@ def ready_row(scenario: dict[str, Any]) -> str:
     """Ready -> listed: p50/p90/max are the median, p90 and maximum over the Connectors; requests is how many
     were timed; errors are the ones not listed in time; bytes is the catalog's size at the end."""
     if "error" in scenario:
-        return f"| {scenario['label']} | — | — | failed | — | — | — | — | — | — |"
+        return f"| {scenario['label']} | — | — | failed | — | — | — | — | — | — | — | — |"
     summary = scenario["summary_ms"]
     return (
         f"| {scenario['label']} | — | — | {fmt_ms(summary['median'])} | {fmt_ms(summary['p90'])} | — "
         f"| {fmt_ms(summary['max'])} | {scenario['count']:,} | {scenario['timeouts']} "
-        f"| {scenario['catalog_bytes_at_end']:,} |"
+        f"| {scenario['catalog_bytes_at_end']:,} | — | — |"
     )
 
 
 def results_table(run: Run) -> list[str]:
     lines = [
         "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors + non-2xx "
-        "| response bytes |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| response bytes | server CPU ms/call | loop lag max |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
-        if key in ("large_bodies", "observability"):  # their own sections
+        if key in ("large_bodies", "observability", "slow_calls", "memory_after_load", "startup"):  # own sections
             continue
         if "runs" not in scenario:
             lines.append(ready_row(scenario))
@@ -260,8 +346,61 @@ def results_table(run: Run) -> list[str]:
             lines.append(
                 f"| {scenario['label']} | {connections} | {result['requests_per_s']:,.0f} | {result['p50_ms']:.3f} "
                 f"| {fmt_ms(result.get('p90_ms'))} | {result['p99_ms']:.3f} | {fmt_ms(result.get('max_ms'))} "
-                f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} |"
+                f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} "
+                f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_lag(result.get('loop_lag_max_bound_s'))} |"
             )
+    return lines
+
+
+def fmt_lag(value: Any) -> str:
+    bound = lag_bound(value)
+    if bound is None:
+        return "—"
+    return "> 2.5 s" if bound == float("inf") else f"≤ {bound * 1000:g} ms"
+
+
+def process_section(run: Run) -> list[str]:
+    """The concurrency scenario, start-up and memory."""
+    slow, startup = scenario(run, "slow_calls"), scenario(run, "startup")
+    memory = scenario(run, "memory_after_load").get("embedded_worker_rss_bytes")
+    lines: list[str] = []
+    if "proxied" in slow:
+        direct, proxied, during = slow["direct"], slow["proxied"], slow["catalog_during"]
+        lines += [
+            f"## {slow['label']}",
+            "",
+            "wrk with 200 connections to an upstream that answers every request 500 ms after it arrived: directly, "
+            "then through `POST /v1/do/http/GetRequestV2` of the embedded proxy (one worker, the HTTP connector's "
+            "default pool limits); during the second, one connection on `GET /v1/commands` of the same proxy.",
+            "",
+            "| run | req/s | p50 ms | p99 ms | requests | errors + non-2xx | server CPU ms/call |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            f"| direct | {direct['requests_per_s']:,.0f} | {direct['p50_ms']:.3f} | {direct['p99_ms']:.3f} "
+            f"| {direct['requests']:,} | {direct['errors'] + direct['non_2xx']} | — |",
+            f"| through /v1/do | {proxied['requests_per_s']:,.0f} | {proxied['p50_ms']:.3f} | {proxied['p99_ms']:.3f} "
+            f"| {proxied['requests']:,} | {proxied['errors'] + proxied['non_2xx']} "
+            f"| {fmt_ms(proxied.get('cpu_ms_per_call'))} |",
+            f"| GET /v1/commands meanwhile (1 conn) | {during['requests_per_s']:,.0f} | {during['p50_ms']:.3f} "
+            f"| {during['p99_ms']:.3f} | {during['requests']:,} | {during['errors'] + during['non_2xx']} | — |",
+            "",
+        ]
+    if startup:
+        lines += [
+            "## Start-up and memory",
+            "",
+            f"`connector-proxy serve` (embedded, bundled connectors, one worker) started {startup['repeat']} times "
+            "alone on the machine: from spawning it to its first 200 on `/v1/liveness`; resident memory 1 s later. "
+            "After load: the embedded proxy's worker once every scenario above had run against it.",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| start-up, median (all: {', '.join(f'{v:.2f}' for v in startup['startup_s'])} s) "
+            f"| {startup['startup_s_median']:.3f} s |",
+            f"| worker RSS idle, median | {startup['worker_rss_bytes_median'] / MIB:.0f} MiB |",
+            f"| supervisor RSS idle, median | {startup['supervisor_rss_bytes_median'] / MIB:.0f} MiB |",
+            f"| worker RSS after load | {memory / MIB:.0f} MiB |" if memory else "| worker RSS after load | — |",
+            "",
+        ]
     return lines
 
 
@@ -387,6 +526,7 @@ def render(run: Run, raw_name: str) -> str:
         *results_table(run),
         *ready_notes(run),
         "",
+        *process_section(run),
         *large_bodies_section(run),
         *observability_section(run),
         "## Ratios (computed from this run)",

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import machine
 import observability
 import postgres
+import process_costs
 import report
 import servers
 from servers import Server
@@ -40,6 +42,11 @@ COMMUNITY_BODY = json.dumps({"message": "hello"})
 # What python-requests (spiff-arena's backend HTTP client) sends by default.
 GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
 READY_TIMEOUT_S = 180.0
+SLOW_UPSTREAM_S = 0.5  # the concurrency scenario's upstream answers each request this late
+SLOW_CONNECTIONS = 200
+STARTUP_REPEAT = 5
+SLOW_LABEL = f"{SLOW_CONNECTIONS} concurrent calls to an upstream answering in {SLOW_UPSTREAM_S * 1000:g} ms"
+STARTUP_LABEL = "connector-proxy serve start-up (embedded, bundled connectors) and idle memory"
 READY_LABEL = "Connector Ready -> listed by a Kubernetes-mode proxy (API emulator, polled every 1 ms)"
 LARGE_LABEL = "worker memory under concurrent large POST /v1/do bodies"
 LARGE_TIMEOUT_BASE_S = 120.0  # plus LARGE_TIMEOUT_PER_REPEAT_S per repeat (one repeat takes about 30 s)
@@ -59,6 +66,7 @@ class Target:
     latency: bool = True
     warmup: bool = True
     floor: Callable[[int, float, float], Measurement] | None = None  # measured in-process, not by wrk
+    server: Server | None = None  # whose CPU per call and event loop lag are read around each run
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -113,7 +121,8 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     front proxy waits itself for its runtime, the embedded proxy, whose catalog it reads when it starts)."""
     python = sys.executable
     proxy_bin = str(Path(python).with_name("connector-proxy"))
-    names = ("upstream", "embedded", "synthetic", "federated", "community", "community_thread")
+    names = ("upstream", "upstream_slow", "embedded", "synthetic", "synthetic_unfrozen", "federated")
+    names += ("community", "community_thread")
     ports = {name: servers.free_port() for name in names}
     proxy_env = {
         "CONNECTOR_PROXY_HOST": servers.HOST,
@@ -124,8 +133,16 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     runtime = f"http://{servers.HOST}:{ports['embedded']}"
     plan = {
         "upstream": [python, str(BENCH_DIR / "upstream.py"), "--port", str(ports["upstream"])],
+        "upstream_slow": [
+            *(python, str(BENCH_DIR / "upstream.py"), "--port", str(ports["upstream_slow"])),
+            *("--delay", str(SLOW_UPSTREAM_S)),
+        ],
         "embedded": [proxy_bin, "serve"],
         "synthetic": [python, str(BENCH_DIR / "synthetic_proxy.py"), "--port", str(ports["synthetic"])],
+        "synthetic_unfrozen": [
+            *(python, str(BENCH_DIR / "synthetic_proxy.py"), "--port", str(ports["synthetic_unfrozen"])),
+            "--no-gc-freeze",
+        ],
         "federated": [
             *(python, str(BENCH_DIR / "federated_proxy.py"), "--port", str(ports["federated"])),
             *("--runtime", runtime, "--runtime-timeout", str(args.startup_timeout)),
@@ -146,6 +163,7 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     by_name = {server.name: server for server in started}
     ready_paths = {"upstream": UPSTREAM_PATH, "embedded": "/v1/liveness", "synthetic": "/v1/liveness"}
     ready_paths.update(federated="/v1/liveness", community="/v1/liveness", community_thread="/v1/liveness")
+    ready_paths.update(synthetic_unfrozen="/v1/liveness", upstream_slow=UPSTREAM_PATH)
     for name, path in ready_paths.items():
         servers.wait_ready(by_name[name], path, args.startup_timeout)
     return by_name
@@ -234,6 +252,7 @@ def postgres_targets(by_name: dict[str, Server], dsn: str) -> list[Target]:
             f"proxy POST /v1/do/{postgres.COMMAND}: one row by primary key (embedded, pooled connections)",
             Request(url, "POST", body),
             lambda: check_pg(url, rows),
+            server=by_name["embedded"],
         ),
     ]
 
@@ -247,12 +266,14 @@ def community_targets(by_name: dict[str, Server]) -> list[Target]:
             f"proxy POST /v1/do/{COMMUNITY_COMMAND} (sync community command, worker process: the default)",
             Request(urls["community"], "POST", COMMUNITY_BODY),
             lambda: check_community(urls["community"]),
+            server=by_name["community"],
         ),
         Target(
             "do_community_thread",
             f"proxy POST /v1/do/{COMMUNITY_COMMAND} (sync community command, CONNECTOR_PROXY_ISOLATION=thread)",
             Request(urls["community_thread"], "POST", COMMUNITY_BODY),
             lambda: check_community(urls["community_thread"]),
+            server=by_name["community_thread"],
         ),
     ]
 
@@ -261,6 +282,7 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
     upstream_url = by_name["upstream"].base_url + UPSTREAM_PATH
     upstream_body = servers.get(upstream_url)[1]
     embedded, synthetic = by_name["embedded"].base_url, by_name["synthetic"].base_url
+    unfrozen = by_name["synthetic_unfrozen"].base_url
     do_url = f"{embedded}/v1/do/{GET_COMMAND}"
     front_url = f"{by_name['federated'].base_url}/v1/do/{GET_COMMAND}"
     do_body = json.dumps({"url": upstream_url})
@@ -270,6 +292,7 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
             "direct GET to the upstream (floor)",
             Request(upstream_url),
             lambda: check_get(upstream_url, upstream_body),
+            server=by_name["upstream"],
         ),
         Target(
             "liveness",
@@ -277,12 +300,14 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
             Request(f"{embedded}/v1/liveness"),
             lambda: check_get(f"{embedded}/v1/liveness"),
             latency=False,
+            server=by_name["embedded"],
         ),
         Target(
             "commands",
             "proxy GET /v1/commands (embedded, bundled connectors)",
             Request(f"{embedded}/v1/commands"),
             lambda: check_catalog(f"{embedded}/v1/commands", None, GET_COMMAND),
+            server=by_name["embedded"],
         ),
         Target(
             "commands_gzip",
@@ -290,12 +315,21 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
             Request(f"{embedded}/v1/commands", headers=GZIP_HEADERS),
             lambda: check_catalog_gzip(f"{embedded}/v1/commands", None, GET_COMMAND),
             warmup=False,
+            server=by_name["embedded"],
         ),
         Target(
             "commands_1000",
             "proxy GET /v1/commands (1,000 synthetic commands)",
             Request(f"{synthetic}/v1/commands"),
             lambda: check_catalog(f"{synthetic}/v1/commands", 1000, None),
+            server=by_name["synthetic"],
+        ),
+        Target(
+            "commands_1000_unfrozen",
+            "proxy GET /v1/commands (1,000 synthetic commands), CONNECTOR_PROXY_GC_FREEZE=false",
+            Request(f"{unfrozen}/v1/commands"),
+            lambda: check_catalog(f"{unfrozen}/v1/commands", 1000, None),
+            server=by_name["synthetic_unfrozen"],
         ),
         Target(
             "commands_1000_gzip",
@@ -303,18 +337,21 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
             Request(f"{synthetic}/v1/commands", headers=GZIP_HEADERS),
             lambda: check_catalog_gzip(f"{synthetic}/v1/commands", 1000, None),
             warmup=False,
+            server=by_name["synthetic"],
         ),
         Target(
             "do",
             f"proxy POST /v1/do/{GET_COMMAND} to the upstream (embedded; the runtime, called directly)",
             Request(do_url, "POST", do_body),
             lambda: check_do(do_url, do_body, upstream_body),
+            server=by_name["embedded"],
         ),
         Target(
             "do_remote",
             f"front proxy -> runtime POST /v1/do/{GET_COMMAND} (Kubernetes-mode remote hop)",
             Request(front_url, "POST", do_body),
             lambda: check_do(front_url, do_body, upstream_body),
+            server=by_name["federated"],
         ),
         *community_targets(by_name),
         *postgres_targets(by_name, pg_dsn),
@@ -329,12 +366,22 @@ def measure_target(target: Target, args: argparse.Namespace, script_dir: Path) -
         run_wrk(target.request, connections=args.connections, seconds=args.warmup, script_dir=script_dir)
     runs: dict[str, Any] = {}
     for connections in counts:
+        server = target.server
+        lag_before = process_costs.lag_buckets(server.base_url) if server is not None else None
+        cpu_before = process_costs.cpu_seconds(server.process.pid) if server is not None else None
         if target.floor is not None:
             result = target.floor(connections, args.duration, args.warmup if target.warmup else 0)
         else:
             result = run_wrk(target.request, connections=connections, seconds=args.duration, script_dir=script_dir)
+        run = result.as_dict()
+        if server is not None and cpu_before is not None and result.requests > 0:
+            run["cpu_ms_per_call"] = (
+                (process_costs.cpu_seconds(server.process.pid) - cpu_before) * 1000 / result.requests
+            )
+            lag = process_costs.largest_lag_bound(lag_before, process_costs.lag_buckets(server.base_url))
+            run["loop_lag_max_bound_s"] = "inf" if lag == float("inf") else lag
         print(f"  {target.key:14} c={connections}: {summary(result)}", flush=True)
-        runs[str(connections)] = result.as_dict()
+        runs[str(connections)] = run
     return {
         "label": target.label,
         "method": target.request.method,
@@ -343,6 +390,59 @@ def measure_target(target: Target, args: argparse.Namespace, script_dir: Path) -
         "runs": runs,
         "warmed_up": args.warmup > 0 and target.warmup,
     }
+
+
+def measure_slow_calls(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
+    """200 concurrent connections to the slow upstream, directly and through ``POST /v1/do``; during the
+    second, one connection on ``GET /v1/commands`` of the same proxy (the catalog must stay fast)."""
+    slow_url = by_name["upstream_slow"].base_url + UPSTREAM_PATH
+    embedded = by_name["embedded"]
+    do_url = f"{embedded.base_url}/v1/do/{GET_COMMAND}"
+    body = json.dumps({"url": slow_url})
+    check_do(do_url, body, servers.get(slow_url)[1])
+    seconds = max(args.duration, 10.0)
+    direct = run_wrk(Request(slow_url), connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
+    print(f"  slow direct    c={SLOW_CONNECTIONS}: {summary(direct)}", flush=True)
+    with ThreadPoolExecutor(1) as pool:
+        catalog = pool.submit(
+            run_wrk,
+            Request(f"{embedded.base_url}/v1/commands"),
+            connections=1,
+            seconds=seconds - 2,
+            script_dir=script_dir,
+        )
+        cpu_before = process_costs.cpu_seconds(embedded.process.pid)
+        proxied = run_wrk(
+            Request(do_url, "POST", body), connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir
+        )
+        cpu = process_costs.cpu_seconds(embedded.process.pid) - cpu_before
+        during = catalog.result()
+    print(f"  slow via /v1/do c={SLOW_CONNECTIONS}: {summary(proxied)}; /v1/commands meanwhile: {summary(during)}")
+    return {
+        "label": SLOW_LABEL,
+        "direct": direct.as_dict(),
+        "proxied": {**proxied.as_dict(), "cpu_ms_per_call": cpu * 1000 / max(proxied.requests, 1)},
+        "catalog_during": during.as_dict(),
+    }
+
+
+def worker_rss_after_load(server: Server) -> int | None:
+    sizes = [process_costs.rss_bytes(pid) for pid in process_costs.worker_pids(server.process.pid)]
+    return max((size for size in sizes if size is not None), default=None)
+
+
+def measure_startup(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    proxy_bin = str(Path(sys.executable).with_name("connector-proxy"))
+    env = servers.clean_environment(env_pairs(args.proxy_env))
+    print(f"  startup: {STARTUP_REPEAT} starts of connector-proxy serve ...", flush=True)
+    result = process_costs.measure_startup(proxy_bin, env, work_dir, STARTUP_REPEAT, args.startup_timeout)
+    worker, supervisor = result["worker_rss_bytes_median"], result["supervisor_rss_bytes_median"]
+    print(
+        f"  startup: median {result['startup_s_median']:.3f} s; idle RSS worker {worker / 2**20:.0f} MiB, "
+        f"supervisor {supervisor / 2**20:.0f} MiB",
+        flush=True,
+    )
+    return {"label": STARTUP_LABEL, **result}
 
 
 def summary(result: Measurement) -> str:
@@ -432,9 +532,15 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
             flush=True,
         )
         results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name, pg_dsn)}
+        results["slow_calls"] = measure_slow_calls(by_name, args, work_dir)
+        results["memory_after_load"] = {
+            "label": "worker RSS after every scenario above",
+            "embedded_worker_rss_bytes": worker_rss_after_load(by_name["embedded"]),
+        }
     print("  observability: per-call costs in process ...", flush=True)  # with no server running
     results["observability"] = {"label": "observability per /v1/do call (in process)",
                                 "per_call_us": observability.measure()}  # fmt: skip
+    results["startup"] = measure_startup(args, work_dir)  # alone: start-up time is CPU-bound
     if args.ready_count > 0:  # after the servers above are stopped: it runs its own
         results["ready_to_listed"] = measure_ready_to_listed(args, work_dir)
     if args.large_body_mib > 0:  # alone on the machine too: it measures memory and waits on a 10 s budget wait

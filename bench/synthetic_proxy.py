@@ -3,7 +3,10 @@
 The registry goes through the same path as embedded mode (``load_sdk_connector`` + ``Registry.build``),
 so ``GET /v1/commands`` serves what a proxy carrying that many commands would.
 
-    python bench/synthetic_proxy.py --port 8082
+As ``connector-proxy serve`` does in each worker, what start-up built is frozen out of the garbage
+collector's reach before serving (``--no-gc-freeze``: not, to measure what that saves).
+
+    python bench/synthetic_proxy.py --port 8082 [--no-gc-freeze]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Annotated, Any, Literal
 import uvicorn
 
 from connector_proxy.app import create_app
+from connector_proxy.event_loop import freeze_startup_objects
 from connector_proxy.loading.embedded import EmbeddedConnectors
 from connector_proxy.loading.results import LoadResult
 from connector_proxy.loading.sdk import load_sdk_connector
@@ -69,10 +73,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Proxy with 1,000 synthetic commands.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false")
     args = parser.parse_args()
     embedded = build_embedded()
     settings = Settings(host=args.host, port=args.port, embedded=False, log_level="WARNING")
     app = create_app(settings, embedded=embedded)
+    if args.gc_freeze:
+        freeze_startup_objects()  # the registry and the app are built: what serve's worker freezes
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 
 

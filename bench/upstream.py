@@ -2,8 +2,9 @@
 
 A raw asyncio protocol on uvloop with httptools parsing, so that it is much faster than the proxy and a
 direct ``wrk`` run against it is the floor. Keep-alive is honoured; every path answers the same body.
+``--delay`` answers each request that many seconds after it arrived (a slow API: the concurrency scenario).
 
-    python bench/upstream.py --port 8081
+    python bench/upstream.py --port 8081 [--delay 0.5]
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: clo
 
 
 class JsonProtocol(asyncio.Protocol):
-    """One connection: parse requests with httptools, answer each as soon as it is complete."""
+    """One connection: parse requests with httptools, answer each as soon as it is complete (or
+    ``delay`` seconds later)."""
+
+    delay = 0.0
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -42,8 +46,16 @@ class JsonProtocol(asyncio.Protocol):
             self.transport.close()
 
     def on_message_complete(self) -> None:
+        if self.delay > 0:
+            asyncio.get_running_loop().call_later(self.delay, self.answer, self.parser.should_keep_alive())
+            return
+        self.answer(self.parser.should_keep_alive())
+
+    def answer(self, keep_alive: bool) -> None:
         assert self.transport is not None
-        if self.parser.should_keep_alive():
+        if self.transport.is_closing():
+            return
+        if keep_alive:
             self.transport.write(KEEP_ALIVE)
             return
         self.transport.write(CLOSE)
@@ -64,7 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="Seconds before each answer.")
     args = parser.parse_args()
+    JsonProtocol.delay = args.delay
     uvloop.run(serve(args.host, args.port))
 
 

@@ -1,0 +1,138 @@
+"""What a server process costs, read from ``/proc`` and its own ``/metrics``.
+
+- CPU: user + system time of the server's whole process tree (a ``serve`` supervisor, its workers and
+  their command worker processes) between two readings; divided by the requests of a wrk run, the
+  server's CPU per call.
+- Memory: a process's resident set (``VmRSS``).
+- Event loop lag: the proxy's ``connector_proxy_event_loop_lag_seconds`` histogram read before and
+  after a run; the run's largest lag is at most the smallest bucket bound holding every sample taken
+  meanwhile (a task due every 50 ms; a pause shorter than that between two samples is still seen, as
+  the next sample's lateness).
+- Start-up: from spawning ``connector-proxy serve`` to its first ``200`` on ``/v1/liveness``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import statistics
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import servers
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LAG_BUCKET = re.compile(r'^connector_proxy_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.MULTILINE)
+STARTUP_POLL_S = 0.005
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (from ``/proc/<pid>/task/<tid>/children``)."""
+    found, pending = [], [pid]
+    while pending and len(found) < 10_000:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                pending.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid``'s process tree (processes that exited meanwhile are lost)."""
+    total = 0
+    for process in descendants(pid):
+        try:
+            fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / CLOCK_TICKS
+
+
+def rss_bytes(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The ``serve`` workers: the supervisor's direct children (command worker processes are below them)."""
+    return [child for child in descendants(pid) if _parent(child) == pid]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def lag_buckets(base_url: str) -> dict[float, float] | None:
+    """The loop-lag histogram's cumulative buckets (upper bound -> count), or None without one."""
+    try:
+        status, body = servers.get(f"{base_url}/metrics", timeout=5.0)
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    found = {float(bound): float(count) for bound, count in LAG_BUCKET.findall(body.decode())}
+    return found or None
+
+
+def largest_lag_bound(before: Mapping[float, float] | None, after: Mapping[float, float] | None) -> float | None:
+    """Seconds the largest lag sampled between two readings is at most (``inf``: beyond the last bound)."""
+    if not before or not after:
+        return None
+    total = after[math.inf] - before[math.inf]
+    if total <= 0:
+        return None
+    return min(bound for bound in after if after[bound] - before.get(bound, 0.0) >= total)
+
+
+def measure_startup(
+    proxy_bin: str, env: Mapping[str, str], log_dir: Path, repeat: int, timeout: float
+) -> dict[str, object]:
+    """Start ``connector-proxy serve`` ``repeat`` times: start-up seconds, then idle RSS (after 1 s)."""
+    startups: list[float] = []
+    supervisors: list[int] = []
+    workers: list[int] = []
+    for attempt in range(repeat):
+        port = servers.free_port()
+        server_env = {**env, "CONNECTOR_PROXY_HOST": servers.HOST, "CONNECTOR_PROXY_PORT": str(port)}
+        begun = time.perf_counter()
+        server = servers.start(f"startup-{attempt}", [proxy_bin, "serve"], port=port, env=server_env, log_dir=log_dir)
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if server.process.poll() is not None:
+                    raise servers.ServerError(f"serve exited with {server.process.returncode}:\n{server.log_tail()}")
+                try:
+                    if servers.get(f"{server.base_url}/v1/liveness", timeout=1.0)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                time.sleep(STARTUP_POLL_S)
+            else:
+                raise servers.ServerError(f"serve not live within {timeout:g} s:\n{server.log_tail()}")
+            startups.append(time.perf_counter() - begun)
+            time.sleep(1.0)
+            supervisors.append(rss_bytes(server.process.pid) or 0)
+            workers.append(max((rss_bytes(pid) or 0) for pid in worker_pids(server.process.pid)))
+        finally:
+            servers.stop(server)
+    return {
+        "repeat": repeat,
+        "startup_s": startups,
+        "startup_s_median": statistics.median(startups),
+        "supervisor_rss_bytes_median": statistics.median(supervisors),
+        "worker_rss_bytes_median": statistics.median(workers),
+    }
