@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from spiff_connector_postgres.errors import invalid_argument
+from spiff_connector_postgres.options import Isolation, Limits, RowFormat, Statement
 from spiff_connector_postgres.settings import MAX_STATEMENT_TIMEOUT, ConnectionSettings, connection_settings
-from spiff_connector_postgres.statements import Isolation, Limits, RowFormat, Statement, run_in_transaction, run_query
 from spiff_connector_sdk import Context, Param, Result
 
 DEFAULT_MAX_ROWS = 1000
@@ -134,6 +134,8 @@ async def query(
     """Run a query (SELECT, VALUES, TABLE, WITH ... SELECT) in a read-only transaction and return its rows."""
     settings = connection_settings(ctx.config, connection)
     limits = _limits(settings, max_rows, row_format, timeout)
+    from spiff_connector_postgres.statements import run_query  # the driver loads at the first call
+
     result = await run_query(settings, _statement(sql, parameters, ""), limits)
     ctx.log(f"pg/Query on {settings.name!r}: {len(result['rows'])} rows{' (truncated)' if result['truncated'] else ''}")
     return Result(body=result)
@@ -152,6 +154,8 @@ async def execute(
     """Run one statement (INSERT, UPDATE, DELETE, DDL, ...) and commit it; return its row count and RETURNING rows."""
     settings = connection_settings(ctx.config, connection)
     limits = _limits(settings, max_rows, row_format, timeout)
+    from spiff_connector_postgres.statements import run_in_transaction
+
     [result] = await run_in_transaction(settings, [_statement(sql, parameters, "")], limits, isolation=None)
     ctx.log(f"pg/Execute on {settings.name!r}: {result['row_count']} rows affected")
     return Result(body=result)
@@ -170,6 +174,8 @@ async def transaction(
     """Run several statements in order in one transaction: all are committed, or (when one fails) none."""
     settings = connection_settings(ctx.config, connection)
     limits = _limits(settings, max_rows, row_format, timeout)
+    from spiff_connector_postgres.statements import run_in_transaction
+
     results = await run_in_transaction(settings, _statements(statements), limits, isolation=isolation)
     ctx.log(f"pg/Transaction on {settings.name!r}: {len(results)} statements committed")
     return Result(body={"results": results})

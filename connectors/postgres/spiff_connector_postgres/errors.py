@@ -8,12 +8,12 @@ A failure PostgreSQL reports is named by its SQLSTATE's class name in psycopg (`
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
-import psycopg.errors
+from typing import TYPE_CHECKING, Any
 
 from spiff_connector_sdk import CommandError
+
+if TYPE_CHECKING:
+    import psycopg
 
 CONNECTION_NOT_CONFIGURED = "ConnectionNotConfigured"
 INVALID_CONNECTION_CONFIG = "InvalidConnectionConfig"
@@ -28,6 +28,8 @@ _DIAGNOSTICS = ("constraint_name", "table_name", "column_name")
 
 def code_of(error: psycopg.Error) -> str:
     """``UniqueViolation`` for SQLSTATE 23505, and so on; ``DatabaseError`` without an SQLSTATE."""
+    import psycopg.errors  # loaded by then: ``error`` is one of its exceptions
+
     if error.sqlstate:
         try:
             return psycopg.errors.lookup(error.sqlstate).__name__

@@ -20,21 +20,21 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import AsyncConnectionPool
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from spiff_connector_postgres.settings import ConnectionSettings
+
+if TYPE_CHECKING:  # the driver is imported when the first pool is made, not with the connector
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    Connection: TypeAlias = psycopg.AsyncConnection[tuple[Any, ...]]
+    Pool: TypeAlias = AsyncConnectionPool[Connection]
 
 APPLICATION_NAME = "spiff-connector-postgres"
 MAX_IDLE = 300.0  # seconds a spare connection stays open
 CHECK_IDLE_AFTER = 2.0  # seconds idle after which a connection is checked before it is lent
 CLOSE_TIMEOUT = 10.0
-
-Connection = psycopg.AsyncConnection[tuple[Any, ...]]
-Pool = AsyncConnectionPool[Connection]
 
 _returned_at: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
 
@@ -42,6 +42,8 @@ _returned_at: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDict
 async def _check(connection: Connection) -> None:
     """The pool's check: a round trip, unless the connection came back moments ago."""
     if time.monotonic() - _returned_at.get(connection, 0.0) > CHECK_IDLE_AFTER:
+        from psycopg_pool import AsyncConnectionPool
+
         await AsyncConnectionPool.check_connection(connection)
 
 
@@ -51,6 +53,8 @@ def mark_returned(connection: Connection) -> None:
 
 
 def _conninfo(settings: ConnectionSettings) -> str:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     if "application_name" in conninfo_to_dict(settings.conninfo):
         return settings.conninfo
     return make_conninfo(settings.conninfo, application_name=APPLICATION_NAME)
@@ -58,6 +62,8 @@ def _conninfo(settings: ConnectionSettings) -> str:
 
 def new_pool(settings: ConnectionSettings) -> Pool:
     """A closed pool for ``settings`` (open it on the event loop that will use it)."""
+    from psycopg_pool import AsyncConnectionPool
+
     return AsyncConnectionPool(
         _conninfo(settings),
         min_size=0,

@@ -21,9 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
 from spiff_connector_postgres.errors import CONNECTION_NOT_CONFIGURED, INVALID_CONNECTION_CONFIG
 from spiff_connector_sdk import CommandError
 
@@ -132,6 +129,9 @@ def _parse(config: Mapping[str, Any], name: str) -> ConnectionSettings:
             CONNECTION_NOT_CONFIGURED,
             f"connection {name!r} is not configured: set config {prefix}DSN (or {prefix}HOST and its parts)",
         )
+    import psycopg  # loaded with the connector's first call, not with the connector
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
     try:
         conninfo = make_conninfo(dsn or "", **parts)
         password = conninfo_to_dict(conninfo).get("password") or ""

@@ -17,21 +17,22 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import AsyncCursor, sql
 from psycopg_pool import PoolTimeout
 
 from spiff_connector_postgres import errors
-from spiff_connector_postgres.pools import Connection, Pool, mark_returned, shared_pools
+from spiff_connector_postgres.options import Isolation, Limits, RowFormat, Statement
+from spiff_connector_postgres.pools import mark_returned, shared_pools
 from spiff_connector_postgres.settings import ConnectionSettings
 from spiff_connector_postgres.values import Parameters, bind, to_json
 from spiff_connector_sdk import CommandError
 
-RowFormat = Literal["objects", "arrays"]
-Isolation = Literal["read committed", "repeatable read", "serializable"]
+if TYPE_CHECKING:
+    from spiff_connector_postgres.pools import Connection, Pool
+
 DIAGNOSE_TIMEOUT = 5.0
 _CURSOR = "spiff_query"
 _SET_TIMEOUT = "SELECT set_config('statement_timeout', %s, true)"
@@ -43,21 +44,6 @@ Query = str | sql.SQL | sql.Composed
 # Connections each pool has lent out: when none is and still no connection came, the server is
 # unreachable (the pool keeps retrying in the background); otherwise every connection is busy.
 _in_use: weakref.WeakKeyDictionary[Pool, int] = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True)
-class Statement:
-    sql: str
-    parameters: Parameters = None
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per call: rows kept per statement, the shape of a row, seconds per statement."""
-
-    max_rows: int
-    row_format: RowFormat
-    timeout: float
 
 
 def _begin(*, read_only: bool, isolation: Isolation | None) -> str:
