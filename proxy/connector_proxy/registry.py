@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from connector_proxy.auths import AuthEntry
-from connector_proxy.catalog import CatalogSnapshot
+from connector_proxy.catalog import CatalogSnapshot, EntryBytes
 from connector_proxy.commands import Command
 
 logger = logging.getLogger(__name__)
@@ -54,9 +54,11 @@ class Registry:
         revision: int = 0,
         problems: Iterable[str] = (),
         sources: Iterable[SourceChoice] = (),
+        entry_bytes: tuple[EntryBytes, EntryBytes] | None = None,
     ) -> Registry:
         """Build a snapshot. Commands come in precedence order: for a duplicate id the first one
-        wins and the loser is reported in ``problems``."""
+        wins and the loser is reported in ``problems``. ``entry_bytes``: the JSON of the commands' and the
+        auths' entries from earlier builds (a registry rebuilt at every change)."""
         notes = list(problems)
         by_id: dict[str, Command] = {}
         for command in commands:
@@ -76,8 +78,12 @@ class Registry:
         return cls(
             commands=MappingProxyType(by_id),
             auths=MappingProxyType(auths_by_id),
-            commands_catalog=CatalogSnapshot.build(c.catalog_entry() for c in by_id.values()),
-            auths_catalog=CatalogSnapshot.build(a.catalog_entry() for a in auths_by_id.values()),
+            commands_catalog=CatalogSnapshot.build(
+                (c.catalog_entry() for c in by_id.values()), entry_bytes[0] if entry_bytes else None
+            ),
+            auths_catalog=CatalogSnapshot.build(
+                (a.catalog_entry() for a in auths_by_id.values()), entry_bytes[1] if entry_bytes else None
+            ),
             revision=revision,
             problems=tuple(notes),
             sources=tuple(sources),

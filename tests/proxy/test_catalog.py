@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+
 import httpx
 
-from connector_proxy.catalog import CatalogSnapshot
+from connector_proxy.catalog import LARGE_BODY, CatalogSnapshot, EntryBytes
 from proxytest.protocol import validate
 
 HTTP_COMMANDS = {f"http/{m}RequestV2" for m in ("Get", "Head", "Post", "Put", "Patch", "Delete")}
@@ -77,3 +79,15 @@ def test_the_live_openapi_document_declares_metrics_as_prometheus_text(proxy_url
     [media_type] = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
     assert media_type.startswith("text/plain; version=")
     assert httpx.get(f"{proxy_url}/metrics", timeout=10).headers["content-type"].startswith("text/plain")
+
+
+def test_kept_entry_json_builds_the_same_snapshot_and_follows_new_entries() -> None:
+    entries = [{"id": f"c/Cmd{i:04d}", "parameters": [], "description": "x" * 300, 1: "int key"} for i in range(5000)]
+    kept = EntryBytes()
+    first = CatalogSnapshot.build(reversed(entries), kept)
+    plain = CatalogSnapshot.build(entries)
+    assert (first.body, first.etag) == (plain.body, plain.etag)  # exactly orjson.dumps of the sorted list
+    assert len(first.body) > LARGE_BODY and gzip.decompress(first.gzip_body) == first.body
+    changed = [*entries[:-1], {"id": "c/Cmd4999", "parameters": [], "description": "new"}]
+    second = CatalogSnapshot.build(changed, kept)
+    assert second.body == CatalogSnapshot.build(changed).body and b'"description":"new"' in second.body

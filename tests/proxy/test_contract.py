@@ -102,3 +102,23 @@ def test_operator_conflicts_and_proxy_routing_agree(objects: list[dict[str, Any]
             else:
                 assert routed[command_id] == claim.key
     assert set(routed) == {cid for c in claims for cid in c.command_ids}
+
+
+def test_a_rebuild_reuses_the_commands_of_every_connector_that_did_not_change() -> None:
+    builder = RemoteRegistryBuilder(Forwarder())
+    old = _connector("old", "2026-01-01T00:00:00Z", ["a/A", "a/B"])
+    new = _connector("new", "2026-01-02T00:00:00Z", ["a/B", "b/C"])
+    first = builder.build([old, new], revision=1)
+    again = builder.build([old, new], revision=2)
+    assert all(again.commands[i] is first.commands[i] for i in first.commands)
+    assert again.commands_catalog.body == first.commands_catalog.body
+    # "old" leaves: "new" now wins a/B, so its commands are made again; a changed catalog too.
+    third = builder.build([new], revision=3)
+    assert set(third.commands) == {"a/B", "b/C"} and third.commands["b/C"] is not first.commands["b/C"]
+    changed = _connector("new", "2026-01-02T00:00:00Z", ["a/B", "b/D"])
+    fourth = builder.build([changed], revision=4)
+    assert set(fourth.commands) == {"a/B", "b/D"}
+    assert (
+        fourth.commands_catalog.body
+        == RemoteRegistryBuilder(Forwarder()).build([changed], revision=1).commands_catalog.body
+    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from connector_proxy.auths import AuthEntry, RemoteAuthTarget
+from connector_proxy.catalog import EntryBytes
 from connector_proxy.commands import Command
 from connector_proxy.contract import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS, claim_of, key_of, winners
 from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand, RemoteConnector
@@ -49,9 +51,23 @@ def read_api_key(obj: Mapping[str, Any], secrets_dir: Path | None) -> MountedKey
     return mounted
 
 
+@dataclass(frozen=True)
+class _Built:
+    """One Connector's commands as the last build made them, and what they were made from."""
+
+    remote: RemoteConnector
+    entries: Sequence[Any]  # its catalog's list of entries (held: compared by identity)
+    served: frozenset[str]
+    commands: tuple[RemoteCommand, ...]
+
+
 class RemoteRegistryBuilder:
     """Turns the Ready Connectors into commands and auths; keeps one RemoteConnector (and so one
-    concurrency limit) per workload across rebuilds. ``refusals`` hears of url sources' 401/403."""
+    concurrency limit) per workload across rebuilds. ``refusals`` hears of url sources' 401/403.
+
+    A rebuild follows every change of any Connector: the commands of a Connector whose workload,
+    catalog and won ids did not change are reused, with their catalog entries' JSON, so one change
+    costs little more than its own Connector's commands."""
 
     def __init__(
         self,
@@ -68,6 +84,8 @@ class RemoteRegistryBuilder:
         self.timeout_margin = timeout_margin
         self.refusals = refusals
         self._remotes: dict[tuple[Any, ...], RemoteConnector] = {}
+        self._built: dict[str, _Built] = {}
+        self._kept = (EntryBytes(), EntryBytes())
 
     def _remote(self, obj: Mapping[str, Any]) -> RemoteConnector:
         spec = obj.get("spec") or {}
@@ -101,24 +119,31 @@ class RemoteRegistryBuilder:
         remotes: dict[tuple[Any, ...], RemoteConnector] = {}
         commands: list[Command] = list(local_commands)
         auths: list[AuthEntry] = list(local_auths)
-        for obj, _ in sorted(claims, key=lambda pair: pair[1].rank):
+        built: dict[str, _Built] = {}
+        for obj, claim in sorted(claims, key=lambda pair: pair[1].rank):
             remote = self._remote(obj)
             remotes[remote.identity] = remote
             status = obj.get("status") or {}
-            for entry in status.get("commands") or []:
-                command_id = entry.get("id") if isinstance(entry, Mapping) else None
-                if not isinstance(command_id, str) or "/" not in command_id:
-                    continue
-                if chosen[command_id].key != remote.key:
-                    continue
-                connector = command_id.split("/", 1)[0]
-                commands.append(
-                    RemoteCommand(command_id, connector, remote, dict(entry), self.forwarder, self.refusals)
-                )
+            entries = status.get("commands") or []
+            served = frozenset(command_id for command_id in claim.command_ids if chosen[command_id].key == remote.key)
+            last = self._built.get(claim.key)
+            if last is None or last.remote is not remote or last.entries is not entries or last.served != served:
+                last = _Built(remote, entries, served, tuple(self._commands(remote, entries, served)))
+            built[claim.key] = last
+            commands.extend(last.commands)
             for entry in status.get("auths") or []:
                 auth_id = entry.get("id") if isinstance(entry, Mapping) else None
                 if isinstance(auth_id, str) and "/" in auth_id:
                     target = RemoteAuthTarget(remote.endpoint, remote.api_key, remote.token)
                     auths.append(AuthEntry(auth_id, auth_id.split("/", 1)[0], dict(entry), target))
-        self._remotes = remotes
-        return Registry.build(commands, auths, revision=revision)
+        self._remotes, self._built = remotes, built
+        return Registry.build(commands, auths, revision=revision, entry_bytes=self._kept)
+
+    def _commands(
+        self, remote: RemoteConnector, entries: Sequence[Any], served: frozenset[str]
+    ) -> Iterator[RemoteCommand]:
+        for entry in entries:
+            command_id = entry.get("id") if isinstance(entry, Mapping) else None
+            if isinstance(command_id, str) and command_id in served:
+                connector = command_id.split("/", 1)[0]
+                yield RemoteCommand(command_id, connector, remote, dict(entry), self.forwarder, self.refusals)
