@@ -30,6 +30,7 @@ import observability
 import postgres
 import process_costs
 import report
+import scale
 import servers
 from servers import Server
 from wrkrun import Measurement, Request, WrkError, run_wrk
@@ -121,7 +122,7 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     front proxy waits itself for its runtime, the embedded proxy, whose catalog it reads when it starts)."""
     python = sys.executable
     proxy_bin = str(Path(python).with_name("connector-proxy"))
-    names = ("upstream", "upstream_slow", "embedded", "synthetic", "synthetic_unfrozen", "federated")
+    names = ("upstream", "upstream_slow", "embedded", "synthetic", "synthetic_unfrozen", "federated", "scale")
     names += ("community", "community_thread")
     ports = {name: servers.free_port() for name in names}
     proxy_env = {
@@ -139,6 +140,7 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
         ],
         "embedded": [proxy_bin, "serve"],
         "synthetic": [python, str(BENCH_DIR / "synthetic_proxy.py"), "--port", str(ports["synthetic"])],
+        "scale": [python, str(BENCH_DIR / "scale.py"), "--port", str(ports["scale"])],
         "synthetic_unfrozen": [
             *(python, str(BENCH_DIR / "synthetic_proxy.py"), "--port", str(ports["synthetic_unfrozen"])),
             "--no-gc-freeze",
@@ -163,7 +165,7 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     by_name = {server.name: server for server in started}
     ready_paths = {"upstream": UPSTREAM_PATH, "embedded": "/v1/liveness", "synthetic": "/v1/liveness"}
     ready_paths.update(federated="/v1/liveness", community="/v1/liveness", community_thread="/v1/liveness")
-    ready_paths.update(synthetic_unfrozen="/v1/liveness", upstream_slow=UPSTREAM_PATH)
+    ready_paths.update(synthetic_unfrozen="/v1/liveness", upstream_slow=UPSTREAM_PATH, scale="/v1/liveness")
     for name, path in ready_paths.items():
         servers.wait_ready(by_name[name], path, args.startup_timeout)
     return by_name
@@ -282,7 +284,7 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
     upstream_url = by_name["upstream"].base_url + UPSTREAM_PATH
     upstream_body = servers.get(upstream_url)[1]
     embedded, synthetic = by_name["embedded"].base_url, by_name["synthetic"].base_url
-    unfrozen = by_name["synthetic_unfrozen"].base_url
+    unfrozen, cluster = by_name["synthetic_unfrozen"].base_url, by_name["scale"].base_url
     do_url = f"{embedded}/v1/do/{GET_COMMAND}"
     front_url = f"{by_name['federated'].base_url}/v1/do/{GET_COMMAND}"
     do_body = json.dumps({"url": upstream_url})
@@ -338,6 +340,21 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
             lambda: check_catalog_gzip(f"{synthetic}/v1/commands", 1000, None),
             warmup=False,
             server=by_name["synthetic"],
+        ),
+        Target(
+            "commands_10000",
+            "proxy GET /v1/commands (Kubernetes mode, 500 Connectors, 10,000 commands)",
+            Request(f"{cluster}/v1/commands"),
+            lambda: check_catalog(f"{cluster}/v1/commands", 10000, None),
+            latency=False,
+            server=by_name["scale"],
+        ),
+        Target(
+            "commands_10000_gzip",
+            "proxy GET /v1/commands (500 Connectors, 10,000 commands), Accept-Encoding: gzip",
+            Request(f"{cluster}/v1/commands", headers=GZIP_HEADERS),
+            lambda: check_catalog_gzip(f"{cluster}/v1/commands", 10000, None),
+            server=by_name["scale"],
         ),
         Target(
             "do",
@@ -541,6 +558,9 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     results["observability"] = {"label": "observability per /v1/do call (in process)",
                                 "per_call_us": observability.measure()}  # fmt: skip
     results["startup"] = measure_startup(args, work_dir)  # alone: start-up time is CPU-bound
+    print("  scale: 500 Connectors, one changing at a time ...", flush=True)
+    results["scale"] = {"label": "Kubernetes mode, 500 Connectors x 20 commands (in process)", **scale.measure()}
+    print(f"  scale: a change rebuilds in {results['scale']['change_ms_median']:.1f} ms (median)", flush=True)
     if args.ready_count > 0:  # after the servers above are stopped: it runs its own
         results["ready_to_listed"] = measure_ready_to_listed(args, work_dir)
     if args.large_body_mib > 0:  # alone on the machine too: it measures memory and waits on a 10 s budget wait
