@@ -83,6 +83,7 @@ cluster-down: $(STAMP)
 	$(BIN)/python tools/k8s/controlplane.py down --state-dir .cluster
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -e '.[bench]'
 	$(BIN)/python bench/run.py
 
 clean:

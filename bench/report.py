@@ -133,6 +133,9 @@ def startup_value(run: Run, key: str, scale: float = 1.0) -> float | None:
     return float(value) / scale if value is not None else None
 
 
+OWN_SECTIONS = frozenset(
+    {"large_bodies", "observability", "slow_calls", "memory_after_load", "startup", "scale", "gc_pause", "do_profile"}
+)
 PROXY_KEYS = ("liveness", "commands", "commands_gzip", "do", "do_pg", "commands_1000", "commands_1000_gzip")
 
 
@@ -256,6 +259,18 @@ RATIOS = (
         "≤ 10 ms",
     ),
     Ratio(
+        "a full garbage collection's pause, 1,000 commands loaded, frozen (what a serve worker does)",
+        lambda r: scenario(r, "gc_pause").get("frozen_ms"),
+        "ms",
+        "≤ 10 ms",
+    ),
+    Ratio(
+        "the same, CONNECTOR_PROXY_GC_FREEZE=false",
+        lambda r: scenario(r, "gc_pause").get("unfrozen_ms"),
+        "ms",
+        "—",
+    ),
+    Ratio(
         "largest event loop lag, 1,000 commands, CONNECTOR_PROXY_GC_FREEZE=false (bound)",
         lambda r: largest_lag_ms(r, "commands_1000_unfrozen"),
         "ms",
@@ -348,7 +363,16 @@ def results_table(run: Run) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
-        if key in ("large_bodies", "observability", "slow_calls", "memory_after_load", "startup", "scale"):
+        if key in (
+            "large_bodies",
+            "observability",
+            "slow_calls",
+            "memory_after_load",
+            "startup",
+            "scale",
+            "gc_pause",
+            "do_profile",
+        ):
             continue
         if "runs" not in scenario:
             lines.append(ready_row(scenario))
@@ -394,6 +418,21 @@ def process_section(run: Run) -> list[str]:
             f"| {fmt_ms(proxied.get('cpu_ms_per_call'))} |",
             f"| GET /v1/commands meanwhile (1 conn) | {during['requests_per_s']:,.0f} | {during['p50_ms']:.3f} "
             f"| {during['p99_ms']:.3f} | {during['requests']:,} | {during['errors'] + during['non_2xx']} | — |",
+            "",
+        ]
+    profile = scenario(run, "do_profile")
+    if profile.get("shares"):
+        lines += [
+            "## Where a /v1/do call's time goes",
+            "",
+            f"py-spy sampled the embedded proxy's worker ({profile['samples']:,} samples at {profile['rate_hz']} Hz) "
+            "while wrk drove `POST /v1/do/http/GetRequestV2` at "
+            f"{run['settings']['connections']} connections; each sample is charged to the package of its innermost "
+            "Python frame (what that package spends itself; `native or idle` has no Python frame).",
+            "",
+            "| package | share of the worker's samples |",
+            "|---|---:|",
+            *(f"| `{name}` | {share:.1%} |" for name, share in profile["shares"] if share >= 0.005),
             "",
         ]
     cluster = scenario(run, "scale")

@@ -29,6 +29,7 @@ import machine
 import observability
 import postgres
 import process_costs
+import profile_do
 import report
 import scale
 import servers
@@ -47,6 +48,8 @@ SLOW_UPSTREAM_S = 0.5  # the concurrency scenario's upstream answers each reques
 SLOW_CONNECTIONS = 200
 STARTUP_REPEAT = 5
 SLOW_LABEL = f"{SLOW_CONNECTIONS} concurrent calls to an upstream answering in {SLOW_UPSTREAM_S * 1000:g} ms"
+PROFILE_LABEL = "where the embedded worker's time goes during /v1/do at 4 connections (py-spy)"
+GC_LABEL = "a full garbage collection with the 1,000-command proxy loaded (gc.collect(), median of 5)"
 STARTUP_LABEL = "connector-proxy serve start-up (embedded, bundled connectors) and idle memory"
 READY_LABEL = "Connector Ready -> listed by a Kubernetes-mode proxy (API emulator, polled every 1 ms)"
 LARGE_LABEL = "worker memory under concurrent large POST /v1/do bodies"
@@ -443,9 +446,41 @@ def measure_slow_calls(by_name: dict[str, Server], args: argparse.Namespace, scr
     }
 
 
+def measure_do_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
+    """py-spy on the embedded worker while wrk drives /v1/do at the throughput connections."""
+    embedded, upstream = by_name["embedded"], by_name["upstream"]
+    body = json.dumps({"url": upstream.base_url + UPSTREAM_PATH})
+    request = Request(f"{embedded.base_url}/v1/do/{GET_COMMAND}", "POST", body)
+    workers = process_costs.worker_pids(embedded.process.pid)
+    if not workers:
+        return {"label": PROFILE_LABEL, "error": "no worker process found"}
+    seconds = max(args.duration, 4.0)
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(run_wrk, request, connections=args.connections, seconds=seconds + 2, script_dir=script_dir)
+        time.sleep(1.0)
+        found = profile_do.record(workers[0], seconds, script_dir / "do-profile.raw")
+        load.result()
+    top = ", ".join(f"{name} {share:.0%}" for name, share in found.get("shares", [])[:6])
+    print(f"  do profile: {found.get('samples', 0)} samples: {top or found.get('error')}", flush=True)
+    return {"label": PROFILE_LABEL, **found}
+
+
 def worker_rss_after_load(server: Server) -> int | None:
     sizes = [process_costs.rss_bytes(pid) for pid in process_costs.worker_pids(server.process.pid)]
     return max((size for size in sizes if size is not None), default=None)
+
+
+def measure_gc_pause() -> dict[str, Any]:
+    """A full garbage collection's pause in a fresh process holding the 1,000-command proxy."""
+    command = [sys.executable, str(BENCH_DIR / "synthetic_proxy.py"), "--measure-gc"]
+    done = subprocess.run(command, env=servers.clean_environment({}), capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        return {"label": GC_LABEL, "error": done.stderr.strip()[-2000:]}
+    result: dict[str, Any] = {"label": GC_LABEL, **json.loads(done.stdout)}
+    print(
+        f"  gc: a full collection takes {result['unfrozen_ms']:.1f} ms, {result['frozen_ms']:.1f} ms frozen", flush=True
+    )
+    return result
 
 
 def measure_startup(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
@@ -550,6 +585,7 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         )
         results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name, pg_dsn)}
         results["slow_calls"] = measure_slow_calls(by_name, args, work_dir)
+        results["do_profile"] = measure_do_profile(by_name, args, work_dir)
         results["memory_after_load"] = {
             "label": "worker RSS after every scenario above",
             "embedded_worker_rss_bytes": worker_rss_after_load(by_name["embedded"]),
@@ -558,6 +594,7 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     results["observability"] = {"label": "observability per /v1/do call (in process)",
                                 "per_call_us": observability.measure()}  # fmt: skip
     results["startup"] = measure_startup(args, work_dir)  # alone: start-up time is CPU-bound
+    results["gc_pause"] = measure_gc_pause()
     print("  scale: 500 Connectors, one changing at a time ...", flush=True)
     results["scale"] = {"label": "Kubernetes mode, 500 Connectors x 20 commands (in process)", **scale.measure()}
     print(f"  scale: a change rebuilds in {results['scale']['change_ms_median']:.1f} ms (median)", flush=True)

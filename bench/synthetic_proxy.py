@@ -7,11 +7,16 @@ As ``connector-proxy serve`` does in each worker, what start-up built is frozen 
 collector's reach before serving (``--no-gc-freeze``: not, to measure what that saves).
 
     python bench/synthetic_proxy.py --port 8082 [--no-gc-freeze]
+    python bench/synthetic_proxy.py --measure-gc   # a full collection's pause, unfrozen then frozen (JSON)
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
+import statistics
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -69,12 +74,40 @@ def build_embedded() -> EmbeddedConnectors:
     return EmbeddedConnectors(registry=registry, connectors=connectors)
 
 
+def full_collection_pauses(rounds: int = 5) -> dict[str, float]:
+    """With this proxy built in this process: how long one full collection (``gc.collect()``) takes,
+    the median of ``rounds``, before and after :func:`freeze_startup_objects`. A full collection runs
+    on the event loop whenever the collector's thresholds say so: its pause delays every request."""
+
+    def median_ms() -> float:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            gc.collect()
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    app = create_app(Settings(embedded=False, log_level="WARNING"), embedded=build_embedded())
+    unfrozen = median_ms()
+    freeze_startup_objects()
+    frozen = median_ms()
+    gc.unfreeze()
+    del app
+    return {"unfrozen_ms": unfrozen, "frozen_ms": frozen}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Proxy with 1,000 synthetic commands.")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int)
     parser.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false")
+    parser.add_argument("--measure-gc", action="store_true", help="Print a full collection's pause as JSON.")
     args = parser.parse_args()
+    if args.measure_gc:
+        print(json.dumps(full_collection_pauses()))
+        return
+    if args.port is None:
+        parser.error("--port is required to serve")
     embedded = build_embedded()
     settings = Settings(host=args.host, port=args.port, embedded=False, log_level="WARNING")
     app = create_app(settings, embedded=embedded)
