@@ -26,9 +26,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from spiff_connector_sdk import Connector, Context, Param, Result  # module level: the command's hints
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTORS = 500
@@ -37,25 +35,12 @@ NAMESPACE = "bench"
 
 
 def _entry() -> dict[str, Any]:
-    from connector_proxy.loading.sdk import load_sdk_connector
+    """One SDK command's catalog entry, five typed and documented parameters: the test suite's
+    ``proxytest.catalogs.sdk_entry`` (the shape its 5,000-command tests use too)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from proxytest.catalogs import sdk_entry
 
-    connector = Connector("scale", description="A connector the size real ones reach")
-
-    @connector.command("Lookup")
-    async def lookup(
-        ctx: Context,
-        *,
-        record_id: Annotated[str, Param("Identifier of the record to act on.", examples=("rec-001",))],
-        count: Annotated[int, Param("How many items to process.")] = 10,
-        mode: Annotated[Literal["fast", "thorough"], Param("Processing mode.")] = "fast",
-        tags: Annotated[list[str] | None, Param("Labels attached to the result.")] = None,
-        api_token: Annotated[str | None, Param("Token for the remote service.", secret=True)] = None,
-    ) -> Result:
-        """Look a record up and return its fields."""
-        return Result(body={})
-
-    entry: dict[str, Any] = next(iter(load_sdk_connector(connector).commands)).catalog_entry()
-    return entry
+    return sdk_entry()
 
 
 def connector_objects(generation: int = 0, changed: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
