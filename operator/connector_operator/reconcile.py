@@ -393,8 +393,7 @@ async def _reconcile(
         ],
         {
             **base,
-            "commands": None,  # an older operator's copy of the catalog, in the status
-            "auths": None,
+            **_without_a_stale_legacy_copy(ref, digest),
             "commandCount": count,
             "authCount": len(catalog.auths),
             "catalogHash": digest,
@@ -404,6 +403,15 @@ async def _reconcile(
         },
     )
     return catalog
+
+
+def _without_a_stale_legacy_copy(ref: ConnectorRef, digest: str) -> dict[str, Any]:
+    """An older operator kept the catalog in ``status.commands`` and ``status.auths``, and the proxies
+    of its version read it there. While it still is this catalog it stays, so such proxies keep serving
+    during an upgrade's rollout (the new ones read the ConfigMap); once the catalog changes it goes."""
+    if ref.status.get("catalogHash") == digest:
+        return {}
+    return {"commands": None, "auths": None}
 
 
 def _catalog_map_stale(services: Services, ref: ConnectorRef, map_name: str, digest: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
+from typing import Any
 
 import pytest
 from kube.connectors import (
@@ -29,7 +30,9 @@ from kube.fixtures import KubeEmulator, eventually, run_operator
 
 from connector_operator.runner import build_registry
 from connector_operator.settings import OperatorSettings
+from connector_proxy.catalog_map import catalog_hash
 from connector_proxy.contract import API_VERSION
+from proxytest.fake_workload import fake_workload
 from proxytest.paths import CRD as CRD_FILE
 from proxytest.servers import free_port, serve_in_thread
 
@@ -116,3 +119,30 @@ async def test_suspend_scales_to_zero_and_withdraws_commands(cluster: KubeEmulat
     assert status["commandCount"] == 0 and "catalogHash" not in status and "catalogConfigMap" not in status
     deployment = await cluster.get("apps/v1", "Deployment", NS, "connector-sus")
     assert deployment is not None and deployment["spec"]["replicas"] == 0
+
+
+async def test_an_older_operators_status_copy_stays_through_an_upgrade_until_the_catalog_changes(
+    cluster: KubeEmulator, runtime: str, runtimes: ExitStack
+) -> None:
+    """Proxies of the version before read status.commands: while it is still the catalog it stays (so
+    they keep serving during the rollout), beside the ConfigMap the new proxies read."""
+    commands, auths = await catalog_of(runtime, "commands"), await catalog_of(runtime, "auths")
+    await cluster.create(connector("old", {"url": {"endpoint": runtime}}))
+    await wait_condition(cluster, "old", "Ready", "True")
+    legacy = {"commands": commands, "auths": auths, "catalogHash": catalog_hash(commands, auths)}
+    await cluster.patch_status(API_VERSION, KIND, NS, "old", legacy)  # what the older operator wrote
+    await cluster.patch(API_VERSION, KIND, NS, "old", {"spec": {"timeoutSeconds": 41}})  # a reconcile
+    status = await eventually(lambda: _reconciled(cluster, "old", 2))
+    assert status["commands"] == commands and status["catalogConfigMap"] == "connector-old-catalog"
+
+    other = runtimes.enter_context(serve_in_thread(fake_workload("other", ["other/Echo"])))  # another catalog
+    await cluster.patch(API_VERSION, KIND, NS, "old", {"spec": {"source": {"url": {"endpoint": other}}}})
+    status = await eventually(lambda: _reconciled(cluster, "old", 3))
+    assert "commands" not in status and "auths" not in status
+    assert (await catalog_in_status(cluster, status, NS)).commands == await catalog_of(other, "commands")
+
+
+async def _reconciled(kube: KubeEmulator, name: str, generation: int) -> dict[str, Any] | None:
+    status = ((await kube.get(API_VERSION, KIND, NS, name)) or {}).get("status") or {}
+    ready = condition(status, "Ready")
+    return status if status.get("observedGeneration") == generation and ready.get("status") == "True" else None
