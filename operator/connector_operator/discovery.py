@@ -9,7 +9,6 @@ import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from connector_proxy.catalog_map import catalog_hash
 from connector_proxy.contract import API_KEY_HEADER
 
 
@@ -42,10 +41,6 @@ class DiscoveryError(Exception):
 class Catalog:
     commands: list[dict[str, Any]]
     auths: list[dict[str, Any]]
-
-    @property
-    def hash(self) -> str:
-        return catalog_hash(self.commands, self.auths)
 
 
 async def _fetch(

@@ -30,7 +30,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": labels("any")["app.kubernetes.io/m
 CATALOG_MAPS = {CATALOG_LABEL: "true"}
 
 
-def _claims(connectors: kopf.Index[Any, Any], catalogs: CatalogIndex) -> list[Claim]:
+def _claims(connectors: kopf.Index[Any, Any], catalogs: CatalogIndex | None) -> list[Claim]:
     return claims((basis for store in connectors.values() for basis in store), catalogs)
 
 
@@ -111,7 +111,7 @@ def register(registry: kopf.OperatorRegistry, operator_settings: OperatorSetting
     async def run(memo: Any, body: kopf.Body, command_claims: kopf.Index[Any, Any], retry: int) -> None:
         services: Services = memo["services"]
         try:
-            await reconcile(services, body, _claims(command_claims, services.catalogs or {}), retry=retry)
+            await reconcile(services, body, _claims(command_claims, services.catalogs), retry=retry)
         except SpecRejected as error:
             raise kopf.PermanentError(str(error)) from None
         except RetryLater as error:
@@ -221,6 +221,6 @@ async def _reconcile_named(memo: Any, namespace: str, name: str | None, command_
     if body is None:
         return
     try:
-        await reconcile(services, body, _claims(command_claims, services.catalogs or {}))
+        await reconcile(services, body, _claims(command_claims, services.catalogs))
     except (SpecRejected, RetryLater) as error:
         logger.info("reconcile not converged", extra={"connector": f"{namespace}/{name}", "reason": str(error)})

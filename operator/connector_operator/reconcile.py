@@ -34,7 +34,13 @@ from connector_operator.manifests import (
 from connector_operator.metrics import OperatorMetrics
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
-from connector_proxy.catalog_map import MAX_COMPRESSED_BYTES, catalog_map_name, encode_catalog
+from connector_proxy.catalog_map import (
+    MAX_COMPRESSED_BYTES,
+    catalog_bytes,
+    catalog_map_name,
+    compress_catalog,
+    hash_of,
+)
 from connector_proxy.contract import Claim, lost_commands
 
 logger = logging.getLogger(__name__)
@@ -346,26 +352,27 @@ async def _reconcile(
         raise RetryLater(error.message, backoff(retry)) from None
 
     count = len(catalog.commands)
-    compressed = encode_catalog(catalog.commands, catalog.auths)
-    if len(compressed) > MAX_COMPRESSED_BYTES:
-        message = (
-            f"The catalog of {count} command(s) is {len(compressed)} bytes gzipped, over the "
-            f"{MAX_COMPRESSED_BYTES} a catalog ConfigMap may hold: split the connector."
-        )
-        await _write(
-            services,
-            ref,
-            [
-                *updates,
-                Condition(cond.DISCOVERED, False, "CatalogTooLarge", message),
-                Condition(cond.READY, False, "CatalogTooLarge", message),
-            ],
-            {**base, **_WITHDRAWN},
-        )
-        raise RetryLater(message, backoff(retry))
+    canonical = catalog_bytes(catalog.commands, catalog.auths)
+    digest = hash_of(canonical)
     map_name = catalog_map_name(workload_name(ref.name))
-    digest = catalog.hash
-    if _catalog_map_stale(services, ref, map_name, digest):
+    if _catalog_map_stale(services, ref, map_name, digest):  # else it is written already, so it fit
+        compressed = compress_catalog(canonical)
+        if len(compressed) > MAX_COMPRESSED_BYTES:
+            message = (
+                f"The catalog of {count} command(s) is {len(compressed)} bytes gzipped, over the "
+                f"{MAX_COMPRESSED_BYTES} a catalog ConfigMap may hold: split the connector."
+            )
+            await _write(
+                services,
+                ref,
+                [
+                    *updates,
+                    Condition(cond.DISCOVERED, False, "CatalogTooLarge", message),
+                    Condition(cond.READY, False, "CatalogTooLarge", message),
+                ],
+                {**base, **_WITHDRAWN},
+            )
+            raise RetryLater(message, backoff(retry))
         await services.kube.apply_config_map(
             build_catalog_config_map(
                 name=ref.name, namespace=ref.namespace, uid=ref.uid, compressed=compressed, digest=digest

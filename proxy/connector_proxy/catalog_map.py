@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from connector_proxy.contract import CONNECTOR_ANNOTATION, GROUP
+from connector_proxy.contract import GROUP, well_formed_ids
 
 CATALOG_LABEL = f"{GROUP}/catalog"  # "true" on every catalog ConfigMap: what readers select
 HASH_ANNOTATION = f"{GROUP}/catalog-hash"
@@ -51,9 +51,7 @@ class StoredCatalog:
 
     @property
     def command_ids(self) -> frozenset[str]:
-        return frozenset(
-            entry["id"] for entry in self.commands if isinstance(entry.get("id"), str) and "/" in entry["id"]
-        )
+        return well_formed_ids(self.commands)
 
 
 def catalog_bytes(commands: list[dict[str, Any]], auths: list[dict[str, Any]]) -> bytes:
@@ -70,9 +68,15 @@ def catalog_hash(commands: list[dict[str, Any]], auths: list[dict[str, Any]]) ->
     return hash_of(catalog_bytes(commands, auths))
 
 
+def compress_catalog(canonical: bytes) -> bytes:
+    """What the ConfigMap holds: the canonical bytes gzipped, with no timestamp in the header (the
+    same catalog, the same bytes)."""
+    return gzip.compress(canonical, compresslevel=6, mtime=0)
+
+
 def encode_catalog(commands: list[dict[str, Any]], auths: list[dict[str, Any]]) -> bytes:
-    """The gzipped canonical bytes (no timestamp in the header: the same catalog, the same bytes)."""
-    return gzip.compress(catalog_bytes(commands, auths), compresslevel=6, mtime=0)
+    """:func:`compress_catalog` of the catalog's canonical bytes."""
+    return compress_catalog(catalog_bytes(commands, auths))
 
 
 def catalog_map_name(workload: str) -> str:
@@ -121,10 +125,3 @@ def read_catalog_map(config_map: Mapping[str, Any]) -> StoredCatalog:
         _entries(document.get("commands"), "commands"),
         _entries(document.get("auths", []), "auths"),
     )
-
-
-def owner_of(config_map: Mapping[str, Any]) -> str | None:
-    """``<namespace>/<connector>`` a catalog ConfigMap belongs to, from its annotation."""
-    meta = config_map.get("metadata") or {}
-    name = (meta.get("annotations") or {}).get(CONNECTOR_ANNOTATION)
-    return f"{meta.get('namespace', '')}/{name}" if isinstance(name, str) and name else None

@@ -60,14 +60,18 @@ def catalog_ref(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def command_ids(obj: Mapping[str, Any]) -> frozenset[str]:
-    """The well-formed (``<connector>/<Command>``) command ids in a Connector's ``status.commands``."""
-    entries = (obj.get("status") or {}).get("commands") or []
+def well_formed_ids(entries: Iterable[Any]) -> frozenset[str]:
+    """The well-formed (``<connector>/<Command>``) ids of catalog entries."""
     return frozenset(
         entry["id"]
         for entry in entries
         if isinstance(entry, Mapping) and isinstance(entry.get("id"), str) and "/" in entry["id"]
     )
+
+
+def command_ids(obj: Mapping[str, Any]) -> frozenset[str]:
+    """The well-formed command ids in a Connector's ``status.commands``."""
+    return well_formed_ids((obj.get("status") or {}).get("commands") or [])
 
 
 @dataclass(frozen=True)

@@ -73,9 +73,14 @@ class ConnectorWatcher:
     state: WatchState = field(default_factory=WatchState)
     _parts: dict[tuple[str, str | None], Objects] = field(default_factory=dict)
 
+    def _listed_all(self) -> bool:
+        """Every feed of every namespace was listed once (before, publishing would withdraw what a
+        feed not listed yet holds)."""
+        return len(self._parts) == len(FEEDS) * len(self.namespaces)
+
     def _publish(self) -> None:
-        if len(self._parts) < len(FEEDS) * len(self.namespaces):
-            return  # a feed not listed yet: publishing now would withdraw what it holds
+        if not self._listed_all():
+            return
         merged: dict[str, Objects] = {feed: {} for feed in FEEDS}
         for (feed, _), part in self._parts.items():
             merged[feed].update(part)
@@ -103,7 +108,7 @@ class ConnectorWatcher:
             try:
                 objects, version = await self._list(api, feed, namespace)
                 self._parts[(feed, namespace)] = objects
-                self.state.synced = len(self._parts) == len(FEEDS) * len(self.namespaces)
+                self.state.synced = self._listed_all()
                 self.state.connected = True
                 self.state.last_sync, self.state.last_error, self.state.disconnected_since = (
                     time.monotonic(),
