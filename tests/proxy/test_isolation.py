@@ -55,7 +55,7 @@ def pid_of(http: httpx.Client) -> int:
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone before the open, or between open and read
         return False
     return state != "Z"  # a zombie has ended; its parent has not reaped it yet
 
