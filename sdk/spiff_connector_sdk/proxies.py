@@ -4,14 +4,17 @@ httpx reads ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` only
 without a custom transport, so a client on :func:`~spiff_connector_sdk.transport.pooled_transport`
 would silently bypass a site's egress proxy. :func:`environment_mounts` gives such a client the
 mounts httpx would have made: URLs a proxy setting covers go through httpx's own proxy transport,
-``NO_PROXY`` hosts straight to the pooled one.
+``NO_PROXY`` hosts straight to the pooled one. A client that is not httpx asks
+:func:`proxy_for` which proxy, if any, a URL goes through.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import ssl
 import urllib.request
+from dataclasses import dataclass
 
 import httpx
 
@@ -47,6 +50,54 @@ def _is_ip(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address])
     except ValueError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """One mount pattern, matched as httpx matches its mounts (its matcher is not public API):
+    ``all://`` any scheme, ``*.example.com`` subdomains only, ``*example.com`` the domain and its
+    subdomains, a port only when the pattern names one."""
+
+    scheme: str
+    host: re.Pattern[str] | None
+    port: int | None
+    priority: tuple[int, int, int]
+
+    @classmethod
+    def parse(cls, pattern: str) -> _Pattern:
+        url = httpx.URL(pattern)
+        scheme = "" if url.scheme == "all" else url.scheme
+        host = "" if url.host == "*" else url.host
+        regex: re.Pattern[str] | None = None
+        if host.startswith("*."):
+            regex = re.compile(rf"^.+\.{re.escape(host[2:])}$")
+        elif host.startswith("*"):
+            regex = re.compile(rf"^(.+\.)?{re.escape(host[1:])}$")
+        elif host:
+            regex = re.compile(rf"^{re.escape(host)}$")
+        # httpx tries the patterns with a port first, then the longest host, then the longest scheme.
+        return cls(scheme, regex, url.port, (0 if url.port is not None else 1, -len(host), -len(scheme)))
+
+    def matches(self, url: httpx.URL) -> bool:
+        return (
+            (not self.scheme or self.scheme == url.scheme)
+            and (self.host is None or self.host.match(url.host) is not None)
+            and (self.port is None or self.port == url.port)
+        )
+
+
+def proxy_for(url: str | httpx.URL) -> str | None:
+    """The proxy URL the environment's settings route ``url`` through (None: straight to it), by the
+    patterns of :func:`environment_proxies` and the rules httpx applies to its mounts."""
+    target = httpx.URL(url)
+    patterns = sorted(
+        ((_Pattern.parse(pattern), proxy) for pattern, proxy in environment_proxies().items()),
+        key=lambda item: item[0].priority,
+    )
+    for pattern, proxy in patterns:
+        if pattern.matches(target):
+            return proxy
+    return None
 
 
 class ProxyTransport(httpx.AsyncHTTPTransport):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.cookiejar
 import logging
+import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
+from yarl import URL
 
 from connector_proxy.call_context import ERROR_CODE_HEADER, OUTCOME_HEADER, REQUEST_ID_HEADER, current_call
 from connector_proxy.errors import DispatchError, ErrorCode
@@ -19,16 +24,19 @@ from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
 from connector_proxy.outcome import COMMAND_ERROR, DISPATCH_ERROR, JSON, SAFE_CODE, Outcome
 from connector_proxy.secret_files import MountedKey, credential_headers
 from connector_proxy.tracing import outgoing
-from spiff_connector_sdk.proxies import environment_mounts
-from spiff_connector_sdk.transport import pooled_transport
+from spiff_connector_sdk.proxies import environment_mounts, proxy_for
+from spiff_connector_sdk.transport import pooled_transport, unacked_socket_factory
 
 logger = logging.getLogger(__name__)
 # A forward whose bytes a workload has not acknowledged within this many seconds fails (503
 # connector_unavailable) instead of hanging to the Connector's deadline: the pod behind a pooled
 # connection was killed. A live workload's kernel acknowledges at once, however long the command runs.
 UNACKED_TIMEOUT = 5.0
-USER_AGENT = "spiff-connector-proxy"  # on every request of the forwarder's client
+USER_AGENT = "spiff-connector-proxy"  # on every request of the forwarder's clients
+MAX_CONNECTIONS = 1000  # to all workloads together; each Connector's own bound is its concurrency
+KEEPALIVE_EXPIRY = 30.0
 _FORWARDED_HEADERS = {"content-type": "application/json"}
+_FAILURES = (aiohttp.ClientError, OSError, ValueError)  # ValueError: aiohttp's refusal of a bad URL or header
 
 
 def no_cookie_jar() -> http.cookiejar.CookieJar:
@@ -73,21 +81,48 @@ class RemoteConnector:
         return headers
 
 
-class Forwarder:
-    """The proxy's one pooled HTTP client for connector workloads (created on the serving loop).
+@dataclass(frozen=True)
+class Forwarded:
+    """A workload's whole answer to a forwarded call."""
 
-    httpx on aiohttp's connections (:mod:`spiff_connector_sdk.transport`): about half the CPU
-    per forwarded call of httpx's own HTTP stack. Calls that an environment proxy setting
-    (``HTTPS_PROXY``, ``NO_PROXY``, ...) routes through a proxy use httpx's own stack."""
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS settings (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), as every other
+    client of the proxy verifies a url source's certificate; loaded once."""
+    return httpx.create_ssl_context(trust_env=True)
+
+
+class Forwarder:
+    """The proxy's pooled HTTP clients for connector workloads (created on the serving loop).
+
+    Commands are forwarded on one ``aiohttp.ClientSession`` (:meth:`forward`): bytes in, bytes
+    out, with no second HTTP library above it. That is the hot path of Kubernetes mode, and httpx's
+    API on aiohttp's connections cost about twice its CPU per call. Each endpoint's environment
+    proxy (``HTTPS_PROXY``, ``NO_PROXY``, ..., :func:`spiff_connector_sdk.proxies.proxy_for`) is
+    resolved once. The rarer control calls (OAuth forwards, rechecks to the operator) use
+    :attr:`client`, an ``httpx.AsyncClient`` with the same settings.
+
+    Neither keeps cookies (one caller's cookie must never reach another caller's request), follows
+    redirects or decompresses (nothing asks a workload to compress); neither has a timeout of its
+    own: every forward runs under its Connector's deadline, and fails early when a killed pod
+    leaves its bytes unacknowledged (:data:`UNACKED_TIMEOUT`)."""
 
     def __init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str | None] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30)
-            # No client-wide timeout: every forward runs under its Connector's own deadline.
+            limits = httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_EXPIRY
+            )
             self._client = httpx.AsyncClient(
                 transport=pooled_transport(limits=limits, unacked_timeout=UNACKED_TIMEOUT),
                 mounts=environment_mounts(limits=limits),
@@ -98,10 +133,48 @@ class Forwarder:
             )
         return self._client
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=MAX_CONNECTIONS,
+                keepalive_timeout=KEEPALIVE_EXPIRY,
+                ssl=_tls(),
+                socket_factory=unacked_socket_factory(UNACKED_TIMEOUT),
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                headers={"user-agent": USER_AGENT},
+                skip_auto_headers=("Accept-Encoding",),
+                auto_decompress=False,
+                trust_env=False,  # the environment's proxies: proxy_for, the same rules as httpx's
+                timeout=aiohttp.ClientTimeout(total=None),
+            )
+        return self._session
+
+    def proxy(self, endpoint: str) -> str | None:
+        """The environment proxy for a workload ``endpoint`` (None: reached directly), looked up once."""
+        if endpoint not in self._proxies:
+            self._proxies[endpoint] = proxy_for(endpoint)
+        return self._proxies[endpoint]
+
+    async def forward(self, endpoint: str, path: str, body: bytes, headers: Mapping[str, str]) -> Forwarded:
+        """POST ``body`` to ``endpoint + path`` and read the whole answer. Raises what aiohttp raises
+        (:data:`_FAILURES`) when no answer came; the caller's deadline bounds the whole call."""
+        url = URL(endpoint + path, encoded=True)  # ids are URL-safe: sent as they are
+        async with self.session.post(
+            url, data=body, headers=headers, proxy=self.proxy(endpoint), allow_redirects=False
+        ) as response:
+            return Forwarded(response.status, response.headers, await response.read())
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 @dataclass(frozen=True)
@@ -124,35 +197,41 @@ class RemoteCommand:
 
     async def run(self, body: bytes, runtime: Runtime) -> Outcome:
         remote = self.remote
-        url = f"{remote.endpoint}/v1/do/{self.id}"
         try:
-            async with asyncio.timeout(remote.timeout):
+            async with asyncio.timeout(remote.timeout) as deadline:
                 async with remote.slots:
-                    response = await self.forwarder.client.post(url, content=body, headers=_with_call(remote.headers()))
-        except TimeoutError:
+                    response = await self.forwarder.forward(
+                        remote.endpoint, f"/v1/do/{self.id}", body, _with_call(remote.headers())
+                    )
+        except TimeoutError as error:
+            if not deadline.expired():  # a socket-level timeout of aiohttp's (a TimeoutError too)
+                raise self._unreachable(error) from None
             logger.warning("connector timed out", extra={"command": self.id, "connector": remote.key})
             raise DispatchError(
                 504,
                 ErrorCode.CONNECTOR_TIMEOUT,
                 f"Connector {remote.key} did not answer {self.id} within {remote.timeout:g} seconds.",
             ) from None
-        except httpx.HTTPError as error:
-            logger.warning(
-                "connector unreachable",
-                extra={"command": self.id, "connector": remote.key, "error": type(error).__name__},
-            )
-            raise DispatchError(
-                503, ErrorCode.CONNECTOR_UNAVAILABLE, f"Connector {remote.key} cannot be reached for {self.id}."
-            ) from None
-        if response.status_code in REFUSED and remote.federated and self.refusals is not None:
+        except _FAILURES as error:
+            raise self._unreachable(error) from None
+        if response.status in REFUSED and remote.federated and self.refusals is not None:
             self.refusals.refused(
                 connector=remote.key,
                 command=self.id,
-                status=response.status_code,
+                status=response.status,
                 endpoint=remote.endpoint,
                 secret=remote.secret,
             )
         return _forwarded_outcome(response)
+
+    def _unreachable(self, error: BaseException) -> DispatchError:
+        remote = self.remote
+        logger.warning(
+            "connector unreachable", extra={"command": self.id, "connector": remote.key, "error": type(error).__name__}
+        )
+        return DispatchError(
+            503, ErrorCode.CONNECTOR_UNAVAILABLE, f"Connector {remote.key} cannot be reached for {self.id}."
+        )
 
 
 def _with_call(headers: dict[str, str]) -> dict[str, str]:
@@ -164,20 +243,19 @@ def _with_call(headers: dict[str, str]) -> dict[str, str]:
     return outgoing(headers)  # and the trace context
 
 
-def _forwarded_outcome(response: httpx.Response) -> Outcome:
+def _forwarded_outcome(response: Forwarded) -> Outcome:
     """The workload's answer, passed on as it is. How it went: from the workload's own outcome
     headers (this project's proxies send them on failures), else from the status alone (another
     proxy: a failed command's answer is a 200 then), with the body's error_code when it failed."""
-    status = response.status_code
+    status = response.status
     media_type = response.headers.get("content-type", JSON)
     kind = response.headers.get(OUTCOME_HEADER)
     code = response.headers.get(ERROR_CODE_HEADER)
     if kind in (COMMAND_ERROR, DISPATCH_ERROR) and code is not None and SAFE_CODE.match(code):
-        return Outcome(status, response.content, media_type, error_code=code, kind=kind)
+        return Outcome(status, response.body, media_type, error_code=code, kind=kind)
     if status >= 400:
-        return Outcome(status, response.content, media_type, error_code=_error_code(response.content),
-                       kind=DISPATCH_ERROR)  # fmt: skip
-    return Outcome(status, response.content, media_type)
+        return Outcome(status, response.body, media_type, error_code=_error_code(response.body), kind=DISPATCH_ERROR)
+    return Outcome(status, response.body, media_type)
 
 
 def _error_code(body: bytes) -> str:

@@ -4,6 +4,7 @@ requests a client sends a proxy, so the workload's name is never resolved."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -33,10 +34,11 @@ async def test_forwards_go_through_the_environment_proxy(forward_proxy: str, mon
     monkeypatch.setenv("HTTP_PROXY", forward_proxy)
     forwarder = Forwarder()
     try:
-        answer = await forwarder.client.post("http://connector-demo.team-a.svc:7004/v1/do/demo/Run", content=b"{}")
+        answer = await forwarder.forward("http://connector-demo.team-a.svc:7004", "/v1/do/demo/Run", b"{}", {})
     finally:
         await forwarder.aclose()
-    assert answer.json() == {
+    assert answer.status == 200
+    assert json.loads(answer.body) == {
         "host": "connector-demo.team-a.svc:7004",
         "path": "/v1/do/demo/Run",
         "agent": "spiff-connector-proxy",  # every request of the forwarder's client names it
@@ -48,7 +50,20 @@ async def test_no_proxy_hosts_are_reached_directly(forward_proxy: str, monkeypat
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     forwarder = Forwarder()
     try:
-        answer = await forwarder.client.post(f"{forward_proxy}/v1/do/demo/Run", content=b"{}")
+        answer = await forwarder.forward(forward_proxy, "/v1/do/demo/Run", b"{}", {})
     finally:
         await forwarder.aclose()
-    assert answer.json()["path"] == "/v1/do/demo/Run"
+    assert json.loads(answer.body)["path"] == "/v1/do/demo/Run"
+
+
+async def test_control_calls_go_through_the_environment_proxy(
+    forward_proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OAuth forwards and rechecks use the forwarder's other client, with the same proxy rules."""
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy)
+    forwarder = Forwarder()
+    try:
+        answer = await forwarder.client.post("http://connector-demo.team-a.svc:7004/v1/auth/demo", content=b"{}")
+    finally:
+        await forwarder.aclose()
+    assert answer.json()["host"] == "connector-demo.team-a.svc:7004"
