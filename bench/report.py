@@ -105,13 +105,14 @@ def lag_bound(value: Any) -> float | None:
     return float("inf") if value == "inf" else float(value)
 
 
-def largest_lag_ms(run: Run, *keys: str) -> float | None:
-    """The largest event loop lag bound over every run of ``keys`` (the proxies' scenarios), in ms."""
+def largest_lag_ms(run: Run, *keys: str, field: str = "loop_lag_max_bound_s") -> float | None:
+    """The largest event loop lag bound over every run of ``keys`` (the proxies' scenarios), in ms;
+    ``field``: the idle loop's (``idle_loop_lag_max_bound_s``) over the same runs."""
     bounds = [
         bound
         for key in keys
         for result in scenario(run, key).get("runs", {}).values()
-        if (bound := lag_bound(result.get("loop_lag_max_bound_s"))) is not None
+        if (bound := lag_bound(result.get(field))) is not None
     ]
     return max(bounds) * 1000 if bounds else None
 
@@ -259,6 +260,12 @@ RATIOS = (
         "≤ 10 ms",
     ),
     Ratio(
+        "the idle loop beside them over the same runs: the machine's own share (bound)",
+        lambda r: largest_lag_ms(r, *PROXY_KEYS, field="idle_loop_lag_max_bound_s"),
+        "ms",
+        "—",
+    ),
+    Ratio(
         "a full garbage collection's pause, 1,000 commands loaded, frozen (what a serve worker does)",
         lambda r: scenario(r, "gc_pause").get("frozen_ms"),
         "ms",
@@ -359,8 +366,8 @@ def ready_row(scenario: dict[str, Any]) -> str:
 def results_table(run: Run) -> list[str]:
     lines = [
         "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors + non-2xx "
-        "| response bytes | server CPU ms/call | loop lag max |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| response bytes | server CPU ms/call | loop lag max | idle loop's lag max |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
         if key in (
@@ -383,7 +390,8 @@ def results_table(run: Run) -> list[str]:
                 f"| {scenario['label']} | {connections} | {result['requests_per_s']:,.0f} | {result['p50_ms']:.3f} "
                 f"| {fmt_ms(result.get('p90_ms'))} | {result['p99_ms']:.3f} | {fmt_ms(result.get('max_ms'))} "
                 f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} "
-                f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_lag(result.get('loop_lag_max_bound_s'))} |"
+                f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_lag(result.get('loop_lag_max_bound_s'))} "
+                f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} |"
             )
     return lines
 

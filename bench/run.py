@@ -126,7 +126,7 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     python = sys.executable
     proxy_bin = str(Path(python).with_name("connector-proxy"))
     names = ("upstream", "upstream_slow", "embedded", "synthetic", "synthetic_unfrozen", "federated", "scale")
-    names += ("community", "community_thread")
+    names += ("community", "community_thread", "lag_probe")
     ports = {name: servers.free_port() for name in names}
     proxy_env = {
         "CONNECTOR_PROXY_HOST": servers.HOST,
@@ -142,6 +142,7 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
             *("--delay", str(SLOW_UPSTREAM_S)),
         ],
         "embedded": [proxy_bin, "serve"],
+        "lag_probe": [python, str(BENCH_DIR / "lag_probe.py"), "--port", str(ports["lag_probe"])],
         "synthetic": [python, str(BENCH_DIR / "synthetic_proxy.py"), "--port", str(ports["synthetic"])],
         "scale": [python, str(BENCH_DIR / "scale.py"), "--port", str(ports["scale"])],
         "synthetic_unfrozen": [
@@ -169,6 +170,7 @@ def start_servers(args: argparse.Namespace, log_dir: Path, started: list[Server]
     ready_paths = {"upstream": UPSTREAM_PATH, "embedded": "/v1/liveness", "synthetic": "/v1/liveness"}
     ready_paths.update(federated="/v1/liveness", community="/v1/liveness", community_thread="/v1/liveness")
     ready_paths.update(synthetic_unfrozen="/v1/liveness", upstream_slow=UPSTREAM_PATH, scale="/v1/liveness")
+    ready_paths.update(lag_probe="/metrics")
     for name, path in ready_paths.items():
         servers.wait_ready(by_name[name], path, args.startup_timeout)
     return by_name
@@ -378,8 +380,11 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
     ]
 
 
-def measure_target(target: Target, args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
-    """Sanity-check, warm up, then measure at the latency and throughput connection counts."""
+def measure_target(
+    target: Target, args: argparse.Namespace, script_dir: Path, probe: Server | None = None
+) -> dict[str, Any]:
+    """Sanity-check, warm up, then measure at the latency and throughput connection counts; ``probe``:
+    the idle loop (bench/lag_probe.py) whose lag over each run is the machine's share."""
     check = target.check()
     counts = sorted({args.latency_connections, args.connections} if target.latency else {args.connections})
     if args.warmup > 0 and target.warmup and target.floor is None:
@@ -388,6 +393,7 @@ def measure_target(target: Target, args: argparse.Namespace, script_dir: Path) -
     for connections in counts:
         server = target.server
         lag_before = process_costs.lag_buckets(server.base_url) if server is not None else None
+        probe_before = process_costs.lag_buckets(probe.base_url) if probe is not None else None
         cpu_before = process_costs.cpu_seconds(server.process.pid) if server is not None else None
         if target.floor is not None:
             result = target.floor(connections, args.duration, args.warmup if target.warmup else 0)
@@ -400,6 +406,9 @@ def measure_target(target: Target, args: argparse.Namespace, script_dir: Path) -
             )
             lag = process_costs.largest_lag_bound(lag_before, process_costs.lag_buckets(server.base_url))
             run["loop_lag_max_bound_s"] = "inf" if lag == float("inf") else lag
+        if probe is not None:
+            idle = process_costs.largest_lag_bound(probe_before, process_costs.lag_buckets(probe.base_url))
+            run["idle_loop_lag_max_bound_s"] = "inf" if idle == float("inf") else idle
         print(f"  {target.key:14} c={connections}: {summary(result)}", flush=True)
         runs[str(connections)] = run
     return {
@@ -583,7 +592,8 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
             + ", ".join(f"{s.name}={s.base_url}" for s in started),
             flush=True,
         )
-        results = {t.key: measure_target(t, args, work_dir) for t in build_targets(by_name, pg_dsn)}
+        probe = by_name["lag_probe"]
+        results = {t.key: measure_target(t, args, work_dir, probe) for t in build_targets(by_name, pg_dsn)}
         results["slow_calls"] = measure_slow_calls(by_name, args, work_dir)
         results["do_profile"] = measure_do_profile(by_name, args, work_dir)
         results["memory_after_load"] = {
