@@ -1,51 +1,50 @@
-"""The connector's shared, pooled :class:`httpx.AsyncClient`.
+"""The connector's shared, pooled HTTP client: one :class:`aiohttp.ClientSession`.
 
 The proxy enters :func:`lifespan` once at start-up on its event loop: every
 command then uses that one client (one connection pool). A command that runs
 without the lifespan (for example called directly in a test) gets one client
 per running event loop, created lazily and reused; :func:`aclose_loop_client`
-closes it. A client is never created per call.
+closes it. A client is never created per call, and its session is created on
+the event loop that uses it.
 
-The client keeps no cookies between calls (a cookie set by one process
-instance's call must not be sent on another's), does not follow redirects
-unless a request asks for it (then at most 30, as ``requests`` does), and
-reads proxy settings from the environment (``HTTPS_PROXY``, ``NO_PROXY``,
-...). Its connections are aiohttp's
-(:mod:`spiff_connector_sdk.transport`): about half the CPU per request of
-httpx's own; requests sent through an environment proxy use httpx's.
+The session keeps no cookies between calls (a cookie set by one process
+instance's call must not be sent on another's), follows no redirects itself
+(:mod:`spiff_connector_http.redirects` does, when a request asks for it),
+decompresses nothing itself (:mod:`spiff_connector_http.decoding` does) and adds no
+``Content-Type`` the request does not set. Requests go through the proxy the
+environment names for their URL (``HTTPS_PROXY``, ``NO_PROXY``, ...: see
+:func:`spiff_connector_sdk.proxies.proxy_for`), looked up once per origin.
+TLS uses httpx's default settings (:func:`ssl_context`), loaded once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import http.cookiejar
 import ssl
-import urllib.request
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import httpx
+import yarl
 
-from spiff_connector_http.errors import MAX_REDIRECTS
-from spiff_connector_http.redirects import drop_credentials_across_origins
+from spiff_connector_http.decoding import ACCEPT_ENCODING
+from spiff_connector_http.redirects import Origin, origin_of
 from spiff_connector_http.settings import PoolSettings
-from spiff_connector_sdk.proxies import environment_mounts
-from spiff_connector_sdk.transport import pooled_transport
+from spiff_connector_sdk.proxies import proxy_for
 
 DEFAULT_TIMEOUT = 30.0
 USER_AGENT = "spiff-connector-http/0.1"
-
-
-class _NoCookiesPolicy(http.cookiejar.DefaultCookiePolicy):
-    """Neither store nor send cookies: the client is shared by every process instance."""
-
-    def set_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
-        return False
-
-    def return_ok(self, cookie: http.cookiejar.Cookie, request: urllib.request.Request) -> bool:
-        return False
+MAX_PROXY_LOOKUPS = 1024  # origins whose environment proxy is kept
+DEFAULT_HEADERS = (
+    ("accept", "*/*"),
+    ("accept-encoding", ACCEPT_ENCODING),
+    ("connection", "keep-alive"),
+    ("user-agent", USER_AGENT),
+)
+"""Sent unless the request sets them (the headers httpx sent by default, in its order)."""
 
 
 @functools.cache
@@ -54,40 +53,61 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=True)
 
 
-def new_client(pool: PoolSettings | None = None) -> httpx.AsyncClient:
+class HttpClient:
+    """The session with the pool's limits, plus the environment proxy of each origin it has called."""
+
+    def __init__(self, pool: PoolSettings | None = None) -> None:
+        pool = pool or PoolSettings()
+        connector = aiohttp.TCPConnector(
+            limit=pool.max_connections,
+            limit_per_host=pool.max_connections_per_host,
+            keepalive_timeout=pool.keepalive_expiry,
+            ssl=ssl_context(),
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            auto_decompress=False,
+            skip_auto_headers=("Content-Type",),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+        self._proxies: dict[Origin, yarl.URL | None] = {}
+
+    @property
+    def is_closed(self) -> bool:
+        return self.session.closed
+
+    def proxy(self, url: httpx.URL) -> yarl.URL | None:
+        """The environment's proxy for ``url`` (None: straight to it), looked up once per origin."""
+        origin = origin_of(url)
+        try:
+            return self._proxies[origin]
+        except KeyError:
+            if len(self._proxies) >= MAX_PROXY_LOOKUPS:  # diagrams calling ever new hosts: stay bounded
+                self._proxies.clear()
+            found = proxy_for(str(url))
+            proxy = self._proxies[origin] = yarl.URL(found) if found is not None else None
+            return proxy
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+def new_client(pool: PoolSettings | None = None) -> HttpClient:
     """A pooled client configured for the connector (``pool``: its limits, by default from the
-    environment, :mod:`spiff_connector_http.settings`)."""
-    pool = pool or PoolSettings()
-    limits = httpx.Limits(
-        max_connections=pool.max_connections,
-        max_keepalive_connections=pool.max_keepalive_connections,
-        keepalive_expiry=pool.keepalive_expiry,
-    )
-    mounts = environment_mounts(verify=ssl_context(), limits=limits)
-    transport = pooled_transport(verify=ssl_context(), limits=limits, max_per_host=pool.max_connections_per_host)
-    return httpx.AsyncClient(
-        limits=limits,
-        transport=transport,
-        mounts=mounts,
-        timeout=httpx.Timeout(DEFAULT_TIMEOUT),
-        follow_redirects=False,
-        max_redirects=MAX_REDIRECTS,
-        cookies=http.cookiejar.CookieJar(policy=_NoCookiesPolicy()),
-        headers={"User-Agent": USER_AGENT},
-        event_hooks={"request": [drop_credentials_across_origins]},
-    )
+    environment, :mod:`spiff_connector_http.settings`). Call it on the event loop that uses it."""
+    return HttpClient(pool)
 
 
 class SharedClients:
     """The lifespan's client plus lazily created per-event-loop fallbacks."""
 
     def __init__(self) -> None:
-        self._main: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
-        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._main: tuple[asyncio.AbstractEventLoop, HttpClient] | None = None
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HttpClient] = weakref.WeakKeyDictionary()
 
-    def get(self) -> httpx.AsyncClient:
+    def get(self) -> HttpClient:
         """The client for the running event loop (must be called from a coroutine)."""
         loop = asyncio.get_running_loop()
         if self._main is not None and self._main[0] is loop and not self._main[1].is_closed:

@@ -1,4 +1,5 @@
-"""Validating command parameters and turning them into an :class:`httpx.Request`.
+"""Validating command parameters and turning them into the request to send
+(a :class:`~spiff_connector_http.redirects.Hop`).
 
 Parameters reach the commands as the JSON spiff-arena sent, unchecked; what the community
 ``connector-http`` (on ``requests``) accepts is accepted here and encoded the same way, and what
@@ -18,8 +19,8 @@ from typing import Any, Literal
 import httpx
 
 from spiff_connector_http import errors
-from spiff_connector_http.client import DEFAULT_TIMEOUT
-from spiff_connector_http.redirects import ORIGIN, origin_of
+from spiff_connector_http.client import DEFAULT_HEADERS, DEFAULT_TIMEOUT
+from spiff_connector_http.redirects import Hop, origin_of
 from spiff_connector_http.urls import InvalidUrlError, display_url, parse_url
 from spiff_connector_sdk.tracing import trace_headers
 
@@ -70,49 +71,50 @@ class RequestOptions:
 
 @dataclass(frozen=True)
 class PreparedRequest:
-    """A validated request, ready to be sent (and re-sent) on the shared client."""
+    """A validated request, ready to be sent (and re-sent) on the shared client.
+
+    ``headers`` are the caller's (names lower-cased, a name given in several cases sent once with
+    the values joined by ``", "``, as httpx sent them), with the ``Content-Type`` JSON gets and the
+    ``Authorization`` of the auth parameters; ``body_headers`` describe ``body``;
+    ``url_authorization`` is the Basic ``Authorization`` for credentials in the URL."""
 
     method: str
     url: httpx.URL
     display_url: str
-    headers: httpx.Headers
-    body: dict[str, Any]
+    headers: dict[str, str]
+    body: bytes | None
     attempts: int
     timeout: float
     follow_redirects: bool
     secrets: tuple[str, ...] = field(default=())
     max_response_bytes: int = errors.DEFAULT_MAX_RESPONSE_BYTES
+    body_headers: dict[str, str] = field(default_factory=dict)
+    url_authorization: str | None = None
 
     @property
     def deadline(self) -> float:
         """Seconds an attempt may take in total."""
         return self.timeout * DEADLINE_FACTOR
 
-    def build(self, client: httpx.AsyncClient) -> httpx.Request:
-        headers = self.headers
-        trace = trace_headers()  # the call's trace goes on upstream, unless the diagram sets its own
-        if trace:
-            headers = httpx.Headers(headers)
-            for name, value in trace.items():
-                if name not in headers:
-                    headers[name] = value
-        try:
-            request = client.build_request(
-                self.method,
-                self.url,
-                headers=headers,
-                timeout=httpx.Timeout(self.timeout),
-                **self.body,
-            )
-            request.extensions[ORIGIN] = origin_of(request.url)
-            return request
-        except httpx.InvalidURL as exc:
-            raise InvalidRequestError(errors.INVALID_URL, "url is not a valid URL") from exc
-        except (TypeError, ValueError) as exc:
-            raise InvalidRequestError(
-                errors.INVALID_PARAMETERS,
-                f"could not build the request ({type(exc).__name__}): check the types of headers, params and data",
-            ) from exc
+    def build(self) -> Hop:
+        """The call's first request, with every header it sends (in httpx's order) and the call's
+        trace headers, unless the diagram sets its own."""
+        given = self.headers
+        headers: dict[str, str] = {} if "host" in given else {"host": self.url.netloc.decode("ascii")}
+        if self.body is None and self.method in METHODS_WITH_DEFAULT_BODY and "content-length" not in given:
+            headers["content-length"] = "0"  # as httpx sent it
+        for name, value in DEFAULT_HEADERS:
+            if name not in given:
+                headers[name] = value
+        headers.update(given)
+        for name, value in trace_headers().items():
+            if name.lower() not in given:
+                headers[name.lower()] = value
+        for name, value in self.body_headers.items():
+            headers.setdefault(name, value)
+        if self.url_authorization is not None:
+            headers["authorization"] = self.url_authorization
+        return Hop(self.method, self.url, headers, self.body, origin_of(self.url))
 
 
 def clamp_attempts(attempts: Any) -> int:
@@ -176,10 +178,13 @@ def _check_header_part(part: Any, pattern: re.Pattern[str], kind: str) -> str:
     return part
 
 
-def build_headers(headers: Any) -> httpx.Headers:
-    """``headers`` checked as ``requests`` checks them; a header whose value is null is left out."""
+def build_headers(headers: Any) -> dict[str, str]:
+    """``headers`` checked as ``requests`` checks them; a header whose value is null is left out.
+
+    Names are lower-cased; names that differ only in case become one header, the values joined
+    with ``", "`` (what httpx sent). Values are sent as UTF-8 (see the README)."""
     if not headers:
-        return httpx.Headers()
+        return {}
     if not isinstance(headers, Mapping):
         raise InvalidRequestError(errors.INVALID_PARAMETERS, "headers must be an object")
     checked = [
@@ -187,7 +192,7 @@ def build_headers(headers: Any) -> httpx.Headers:
         for name, value in headers.items()
         if value is not None
     ]
-    items: list[tuple[bytes, bytes]] = []
+    merged: dict[str, str] = {}
     for name, value in checked:
         if not name.isascii():
             raise InvalidRequestError(errors.UNICODE_ENCODE_ERROR, "header names must be ASCII")
@@ -195,11 +200,9 @@ def build_headers(headers: Any) -> httpx.Headers:
             value.encode("latin-1")
         except UnicodeEncodeError as exc:
             raise InvalidRequestError(errors.UNICODE_ENCODE_ERROR, "header values must be Latin-1 text") from exc
-        items.append((name.encode("ascii"), value.encode("utf-8")))  # the wire gets UTF-8 (see the README)
-    try:
-        return httpx.Headers(items)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - the checks above leave nothing httpx refuses
-        raise InvalidRequestError(errors.INVALID_HEADER, "headers cannot be sent") from exc
+        key = name.lower()
+        merged[key] = f"{merged[key]}, {value}" if key in merged else value
+    return merged
 
 
 def _latin1(value: Any) -> bytes:
@@ -227,14 +230,44 @@ def _is_flat_mapping(value: Any) -> bool:
     return isinstance(value, Mapping) and all(isinstance(k, str) and form_value(v) for k, v in value.items())
 
 
-def encode_body(method: str, data: Any, body_format: Any, headers: httpx.Headers) -> dict[str, Any]:
-    """The ``httpx`` keyword arguments carrying ``data`` as ``body_format``; sets ``Content-Type`` for JSON."""
+def primitive_text(value: Any) -> str:
+    """A form value as httpx encoded it: ``true``/``false`` for booleans, empty for null."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
+
+
+def encode_form(data: Mapping[str, Any]) -> bytes:
+    """``data`` as ``application/x-www-form-urlencoded``, byte for byte as httpx encoded ``data=``."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        items = value if isinstance(value, list | tuple) else [value]
+        pairs.extend((key, primitive_text(item)) for item in items)
+    return urllib.parse.urlencode(pairs, doseq=True).encode("utf-8")
+
+
+Body = tuple[bytes | None, dict[str, str]]
+"""The bytes to send (None: no body) and the headers describing them."""
+
+
+def _content(content: bytes, content_type: str | None = None) -> Body:
+    headers = {"content-length": str(len(content))} if content else {}
+    if content_type is not None:
+        headers["content-type"] = content_type
+    return content or None, headers
+
+
+def encode_body(method: str, data: Any, body_format: Any, headers: dict[str, str]) -> Body:
+    """``data`` encoded as ``body_format`` (None: no body), with its ``Content-Length`` (and a
+    form's ``Content-Type``); sets ``Content-Type`` in ``headers`` for JSON."""
     if body_format not in ("json", "form", "raw"):
         raise InvalidRequestError(errors.INVALID_PARAMETERS, "body_format must be one of 'json', 'form', 'raw'")
     if data is None and body_format == "json" and method in METHODS_WITH_DEFAULT_BODY:
         data = {}
     if data is None:
-        return {}
+        return None, {}
     if body_format == "json":
         try:
             content = json.dumps(data, allow_nan=False).encode("utf-8")  # requests' encoding of json=
@@ -242,18 +275,19 @@ def encode_body(method: str, data: Any, body_format: Any, headers: httpx.Headers
             raise InvalidRequestError(
                 errors.INVALID_JSON_ERROR, "data cannot be sent as JSON (NaN, infinity or not JSON data)"
             ) from exc
-        headers.setdefault("Content-Type", "application/json")
-        return {"content": content}
+        headers.setdefault("content-type", "application/json")
+        return _content(content)
     if body_format == "form":
         if not _is_flat_mapping(data):
             raise InvalidRequestError(
                 errors.INVALID_PARAMETERS,
                 "body_format 'form' needs data to be an object of strings, numbers, booleans or lists of them",
             )
-        return {"data": {k: v for k, v in data.items() if v is not None}}
+        form = encode_form({k: v for k, v in data.items() if v is not None})
+        return _content(form, "application/x-www-form-urlencoded")
     if not isinstance(data, str | bytes):
         raise InvalidRequestError(errors.INVALID_PARAMETERS, "body_format 'raw' needs data to be a string")
-    return {"content": data}
+    return _content(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def _flat_strings(value: Any) -> list[str]:
@@ -287,6 +321,14 @@ def bearer_authorization(token: Any) -> str:
     return value
 
 
+def url_authorization(url: httpx.URL) -> str | None:
+    """The Basic ``Authorization`` for credentials in ``url`` (UTF-8, percent-decoded), as httpx sent it."""
+    if not url.username and not url.password:
+        return None
+    credentials = url.username.encode("utf-8") + b":" + url.password.encode("utf-8")
+    return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
 MAX_RESPONSE_CONFIG_KEY = "HTTP_MAX_RESPONSE_BYTES"
 
 
@@ -312,7 +354,7 @@ def prepare(options: RequestOptions, config: Mapping[str, Any] | None = None) ->
         raise InvalidRequestError(exc.code, exc.message) from exc
     url = with_params(url, options.params)
     headers = build_headers(options.headers)
-    body = encode_body(options.method, options.data, options.body_format, headers)
+    body, body_headers = encode_body(options.method, options.data, options.body_format, headers)
 
     secrets = _secrets(options, url)
     basic = options.basic_auth_username is not None and options.basic_auth_password is not None
@@ -321,11 +363,11 @@ def prepare(options: RequestOptions, config: Mapping[str, Any] | None = None) ->
             errors.INVALID_PARAMETERS, "use either basic_auth_username/basic_auth_password or bearer_token, not both"
         )
     if basic:
-        headers["Authorization"] = basic_authorization(options.basic_auth_username, options.basic_auth_password)
+        headers["authorization"] = basic_authorization(options.basic_auth_username, options.basic_auth_password)
     elif options.bearer_token:
-        headers["Authorization"] = bearer_authorization(options.bearer_token)
+        headers["authorization"] = bearer_authorization(options.bearer_token)
     if basic or options.bearer_token:
-        url = url.copy_with(userinfo=b"")  # httpx would turn credentials in the URL into basic auth over these
+        url = url.copy_with(userinfo=b"")  # the auth parameters win over credentials in the URL
 
     return PreparedRequest(
         method=options.method,
@@ -333,6 +375,8 @@ def prepare(options: RequestOptions, config: Mapping[str, Any] | None = None) ->
         display_url=display_url(url),
         headers=headers,
         body=body,
+        body_headers=body_headers,
+        url_authorization=url_authorization(url),
         attempts=clamp_attempts(options.attempts),
         timeout=effective_timeout(options.timeout),
         follow_redirects=options.follow_redirects,

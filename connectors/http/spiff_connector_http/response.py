@@ -1,4 +1,4 @@
-"""Turning the upstream response into the command's ``body``.
+"""The upstream's answer, read whole, and turning it into the command's ``body``.
 
 - content type containing ``json``: the parsed JSON; ``{}`` when the body is
   empty (or only whitespace);
@@ -13,16 +13,93 @@ with ``error_code`` the parser's exception class name (``JSONDecodeError``,
 The community connector parses only ``application/json``, ``application/xml``
 and ``text/xml`` (``+json``/``+xml`` types stay raw text there) and fails an
 empty JSON/XML body; see the README's differences.
+
+Text is the body decoded with the ``charset`` of its ``Content-Type``, UTF-8 when there is none
+(or it names no known codec), undecodable bytes replaced; header names are lower-cased and a
+repeated header's values joined with ``", "`` (as httpx, which the connector used before, did).
 """
 
 from __future__ import annotations
 
+import codecs
+import email.message
+import http
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-import httpx
 import xmltodict  # type: ignore[import-untyped, unused-ignore]
+
+DEFAULT_ENCODING = "utf-8"
+
+
+def decode_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Header lines as names (lower-cased) to values; a repeated name's values are joined with ``", "``.
+
+    All lines are read as UTF-8 (ASCII included), or all as ISO-8859-1 when one is not UTF-8."""
+    lines = tuple(raw)
+    try:
+        return _joined((name.decode("utf-8").lower(), value.decode("utf-8")) for name, value in lines)
+    except UnicodeDecodeError:
+        return _joined((name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in lines)
+
+
+def _joined(lines: Iterable[tuple[str, str]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in lines:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def reason_phrase(status: int, reason: str | None) -> str:
+    """The status line's reason (its ASCII characters), or the standard one when it has none."""
+    if reason:
+        return reason.encode("ascii", "ignore").decode("ascii")
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+@lru_cache(maxsize=256)
+def charset_of(content_type: str) -> str:
+    """The codec to read a body of ``content_type`` with."""
+    if "charset" not in content_type.lower():
+        return DEFAULT_ENCODING
+    message = email.message.Message()
+    message["content-type"] = content_type
+    charset = message.get_content_charset(failobj=None)
+    if charset is None:
+        return DEFAULT_ENCODING
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return DEFAULT_ENCODING
+    return charset
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete answer: ``headers`` as :func:`decode_headers` gives them, ``content`` decoded
+    per its ``Content-Encoding``."""
+
+    status: int
+    reason: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    content: bytes = b""
+
+    @property
+    def text(self) -> str:
+        if not self.content:
+            return ""
+        encoding = charset_of(self.header("content-type") or "")
+        return self.content.decode(encoding, "replace")
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (lower-case), repeats joined."""
+        return self.headers.get(name)
 
 
 @dataclass(frozen=True)
@@ -46,9 +123,9 @@ def _unparsed(text: str, kind: str, exc: Exception) -> ParsedBody:
     return ParsedBody(raw(text), kind=kind, error_code=type(exc).__name__, error_detail=str(exc))
 
 
-def parse_body(response: httpx.Response) -> ParsedBody:
+def parse_body(response: Response) -> ParsedBody:
     """Parse ``response`` per its ``Content-Type`` (see the module docstring)."""
-    content_type = response.headers.get("content-type", "").lower()
+    content_type = (response.header("content-type") or "").lower()
     text = response.text
     if "json" in content_type:
         if not text.strip():
@@ -67,6 +144,6 @@ def parse_body(response: httpx.Response) -> ParsedBody:
     return ParsedBody(raw(text))
 
 
-def response_headers(response: httpx.Response) -> dict[str, str]:
+def response_headers(response: Response) -> dict[str, str]:
     """Response headers with lower-cased names; repeated headers are joined with ``", "``."""
-    return dict(response.headers.items())
+    return dict(response.headers)

@@ -1,7 +1,11 @@
-"""URL validation (with ``requests``' rules and error codes) and secret-free rendering of URLs and messages."""
+"""URL validation (with ``requests``' rules and error codes) and secret-free rendering of URLs and messages.
+
+A URL up to :data:`CACHED_URL_LENGTH` characters is parsed (and rendered) once: the results of the
+last :data:`CACHED_URLS` are kept, as a process calls the same few APIs again and again."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,6 +18,8 @@ from spiff_connector_http import errors
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 _REDACTED = "***"
 _MAX_DETAIL = 200
+CACHED_URLS = 1024
+CACHED_URL_LENGTH = 2048
 
 
 class InvalidUrlError(ValueError):
@@ -37,6 +43,10 @@ def parse_url(url: Any) -> httpx.URL:
     """
     text = url.decode("utf-8", "replace") if isinstance(url, bytes) else str(url)
     text = text.lstrip()
+    return _parse_cached(text) if len(text) <= CACHED_URL_LENGTH else _parse(text)
+
+
+def _parse(text: str) -> httpx.URL:
     if ":" in text and not text.lower().startswith("http"):
         raise InvalidUrlError(errors.INVALID_SCHEMA, "url must be an http:// or https:// URL")
     try:
@@ -64,9 +74,19 @@ def parse_url(url: Any) -> httpx.URL:
     return parsed
 
 
+_parse_cached = functools.lru_cache(maxsize=CACHED_URLS)(_parse)
+
+
 def display_url(url: httpx.URL) -> str:
     """``scheme://host[:port]/path``: without userinfo, query string and fragment (they can hold secrets)."""
+    return _display_cached(url) if len(url.raw_path) <= CACHED_URL_LENGTH else _display(url)
+
+
+def _display(url: httpx.URL) -> str:
     return str(url.copy_with(userinfo=b"", query=None, fragment=None))
+
+
+_display_cached = functools.lru_cache(maxsize=CACHED_URLS)(_display)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from spiff_connector_http.commands import get_request, head_request
-from spiff_connector_http.response import parse_body, response_headers
+from spiff_connector_http.response import Response, decode_headers, parse_body, response_headers
 from spiff_connector_sdk import Context
 
 
@@ -92,11 +91,12 @@ async def test_error_responses_still_carry_their_body(server: Any) -> None:
     ],
 )
 def test_parse_body(content_type: str | None, content: bytes, body: Any, error_code: str | None) -> None:
-    headers = {"Content-Type": content_type} if content_type else {}
-    parsed = parse_body(httpx.Response(200, headers=headers, content=content))
+    headers = [(b"Content-Type", content_type.encode())] if content_type else []
+    parsed = parse_body(Response(200, headers=decode_headers(headers), content=content))
     assert (parsed.body, parsed.error_code, parsed.valid) == (body, error_code, error_code is None)
 
 
 def test_response_headers_are_lower_cased_and_joined() -> None:
-    response = httpx.Response(200, headers=[("X-A", "1"), ("x-a", "2"), ("Content-Type", "text/plain")])
+    raw = [(b"X-A", b"1"), (b"x-a", b"2"), (b"Content-Type", b"text/plain")]
+    response = Response(200, headers=decode_headers(raw))
     assert response_headers(response) == {"x-a": "1, 2", "content-type": "text/plain"}
