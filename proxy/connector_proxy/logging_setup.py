@@ -11,6 +11,7 @@ and :func:`configure_logging` call).
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import httpx
@@ -27,10 +28,33 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
 }
 
 
+def lean_records() -> None:
+    """Records stop looking up what no line of the proxy prints: the calling function, file and line
+    (a walk up the stack), the thread's name, the multiprocessing process name and the asyncio task.
+    The logging HOWTO's "Optimization" section names these switches; the process id stays (gunicorn
+    prints it). About a third of the cost of the call's log line."""
+    logging._srcfile = None  # the documented switch for findCaller
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    if sys.version_info >= (3, 12):
+        logging.logAsyncioTasks = False
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record; ``ts`` has a resolution of one second, formatted once per second."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, self.formatTime(record, "%Y-%m-%dT%H:%M:%S"))
+        return cached[1]
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "ts": self._timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -80,6 +104,7 @@ def _text(value: object) -> str:
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    lean_records()
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

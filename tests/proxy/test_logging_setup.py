@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from connector_proxy.logging_setup import JsonFormatter, TextFormatter
+from connector_proxy.logging_setup import JsonFormatter, TextFormatter, configure_logging
 
 SECRET = "s3cr3t-in-exception-text"
 
@@ -62,3 +62,34 @@ def test_a_kopf_object_line_names_its_object_not_kopfs_settings(caplog: pytest.L
         "object": "Connector spiff/crm",
     }
     assert len(JsonFormatter().format(record)) < 200  # it was about 1.7 KB
+
+
+def test_json_timestamps_follow_each_records_second() -> None:
+    """The timestamp text is kept per second: a record of the next second gets its own."""
+    formatter = JsonFormatter()
+    first = _record(with_exception=False)
+    same = _record(with_exception=False)
+    later = _record(with_exception=False)
+    first.created, same.created, later.created = 1_700_000_000.1, 1_700_000_000.9, 1_700_000_001.2
+    stamps = [json.loads(formatter.format(record))["ts"] for record in (first, same, later)]
+    assert stamps[0] == stamps[1] == formatter.formatTime(first, "%Y-%m-%dT%H:%M:%S")
+    assert stamps[2] == formatter.formatTime(later, "%Y-%m-%dT%H:%M:%S") != stamps[0]
+
+
+def test_configured_records_skip_what_no_line_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caller lookup (a stack walk), thread and multiprocessing names are not computed once logging is
+    configured; the process id, which gunicorn prints, still is. The lines are unchanged."""
+    for name in ("_srcfile", "logThreads", "logMultiprocessing", "logProcesses"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))  # restored after the test
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    configure_logging("INFO", "json")
+    records: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("connector_proxy.test_lean_records")
+    monkeypatch.setattr(logger, "handlers", [capture])
+    logger.info("line")
+    (record,) = records
+    assert (record.funcName, record.lineno) == ("(unknown function)", 0)
+    assert record.threadName is None and record.processName is None
+    assert record.process is not None
