@@ -3,6 +3,9 @@
 - CPU: user + system time of the server's whole process tree (a ``serve`` supervisor, its workers and
   their command worker processes) between two readings; divided by the requests of a wrk run, the
   server's CPU per call.
+- Waiting for a CPU: the time the tree's threads were runnable but not running (the second field of
+  ``/proc/<pid>/task/<tid>/schedstat``), per second of a run: how much the 2 cores shared with wrk and
+  the other servers held a server back. A loop lag well beyond the idle loop's comes with it.
 - Memory: a process's resident set (``VmRSS``).
 - Event loop lag: the proxy's ``connector_proxy_event_loop_lag_seconds`` histogram read before and
   after a run; the run's largest lag is at most the smallest bucket bound holding every sample taken
@@ -52,6 +55,20 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
     return total / CLOCK_TICKS
+
+
+def runqueue_wait_seconds(pid: int) -> float | None:
+    """Seconds the threads of ``pid``'s process tree spent runnable, waiting for a CPU (None: no
+    schedstat on this kernel)."""
+    total, seen = 0, False
+    for process in descendants(pid):
+        for task in Path(f"/proc/{process}/task").glob("*/schedstat"):
+            try:
+                total += int(task.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            seen = True
+    return total / 1e9 if seen else None
 
 
 def rss_bytes(pid: int) -> int | None:

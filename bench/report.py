@@ -366,8 +366,8 @@ def ready_row(scenario: dict[str, Any]) -> str:
 def results_table(run: Run) -> list[str]:
     lines = [
         "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors + non-2xx "
-        "| response bytes | server CPU ms/call | loop lag max | idle loop's lag max |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| response bytes | server CPU ms/call | waiting for a CPU ms/s | loop lag max | idle loop's lag max |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
         if key in (
@@ -390,10 +390,15 @@ def results_table(run: Run) -> list[str]:
                 f"| {scenario['label']} | {connections} | {result['requests_per_s']:,.0f} | {result['p50_ms']:.3f} "
                 f"| {fmt_ms(result.get('p90_ms'))} | {result['p99_ms']:.3f} | {fmt_ms(result.get('max_ms'))} "
                 f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} "
-                f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_lag(result.get('loop_lag_max_bound_s'))} "
+                f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_wait(result.get('cpu_wait_ms_per_s'))} "
+                f"| {fmt_lag(result.get('loop_lag_max_bound_s'))} "
                 f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} |"
             )
     return lines
+
+
+def fmt_wait(value: Any) -> str:
+    return "—" if value is None else f"{value:,.0f}"
 
 
 def fmt_lag(value: Any) -> str:

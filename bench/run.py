@@ -395,6 +395,7 @@ def measure_target(
         lag_before = process_costs.lag_buckets(server.base_url) if server is not None else None
         probe_before = process_costs.lag_buckets(probe.base_url) if probe is not None else None
         cpu_before = process_costs.cpu_seconds(server.process.pid) if server is not None else None
+        wait_before = process_costs.runqueue_wait_seconds(server.process.pid) if server is not None else None
         if target.floor is not None:
             result = target.floor(connections, args.duration, args.warmup if target.warmup else 0)
         else:
@@ -404,6 +405,9 @@ def measure_target(
             run["cpu_ms_per_call"] = (
                 (process_costs.cpu_seconds(server.process.pid) - cpu_before) * 1000 / result.requests
             )
+            wait_after = process_costs.runqueue_wait_seconds(server.process.pid)
+            if wait_before is not None and wait_after is not None:
+                run["cpu_wait_ms_per_s"] = (wait_after - wait_before) * 1000 / args.duration
             lag = process_costs.largest_lag_bound(lag_before, process_costs.lag_buckets(server.base_url))
             run["loop_lag_max_bound_s"] = "inf" if lag == float("inf") else lag
         if probe is not None:
