@@ -7,6 +7,7 @@ import functools
 import http.cookiejar
 import logging
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,7 +163,7 @@ class Forwarder:
     async def forward(self, endpoint: str, path: str, body: bytes, headers: Mapping[str, str]) -> Forwarded:
         """POST ``body`` to ``endpoint + path`` and read the whole answer. Raises what aiohttp raises
         (:data:`_FAILURES`) when no answer came; the caller's deadline bounds the whole call."""
-        url = URL(endpoint + path, encoded=True)  # ids are URL-safe: sent as they are
+        url = URL(endpoint + path, encoded=True)  # ``path`` is percent-encoded already: sent as it is
         async with self.session.post(
             url, data=body, headers=headers, proxy=self.proxy(endpoint), allow_redirects=False
         ) as response:
@@ -195,13 +196,19 @@ class RemoteCommand:
     def catalog_entry(self) -> dict[str, Any]:
         return self.entry
 
+    @functools.cached_property
+    def path(self) -> str:
+        """The workload's path for this command, percent-encoded once: an id another proxy reports
+        may hold a space, a ``?`` or a non-ASCII letter (the forward sends the path as it is)."""
+        return "/v1/do/" + urllib.parse.quote(self.id, safe="/")
+
     async def run(self, body: bytes, runtime: Runtime) -> Outcome:
         remote = self.remote
         try:
             async with asyncio.timeout(remote.timeout) as deadline:
                 async with remote.slots:
                     response = await self.forwarder.forward(
-                        remote.endpoint, f"/v1/do/{self.id}", body, _with_call(remote.headers())
+                        remote.endpoint, self.path, body, _with_call(remote.headers())
                     )
         except TimeoutError as error:
             if not deadline.expired():  # a socket-level timeout of aiohttp's (a TimeoutError too)

@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 from opentelemetry import context as otel_context
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from connector_proxy.call_context import CallContext, current_call
 from connector_proxy.execution import Runtime
@@ -98,3 +102,22 @@ async def test_the_trace_context_goes_on_to_the_workload(
     finally:
         otel_context.detach(token)
     assert json.loads(outcome.body)["command_response"]["body"]["headers"]["traceparent"] == traceparent
+
+
+@pytest.mark.parametrize("command_id", ["shop/Echo", "my shop/Echo Twice", "café/Echo", "shop/Echo?x=1#f"])
+async def test_any_reported_id_reaches_the_workload_as_itself(
+    command_id: str, servers: ExitStack, runtime: Runtime, forwarder: Forwarder
+) -> None:
+    """Another proxy may report ids with spaces, ``?``, ``#`` or non-ASCII letters: each is forwarded
+    percent-encoded, and the workload decodes the very same id."""
+    seen: list[str] = []
+
+    async def echo(request: Request) -> JSONResponse:
+        seen.append(request.path_params["command_id"])
+        return JSONResponse({"command_response": {"body": {}}, "error": None})
+
+    workload = Starlette(routes=[Route("/v1/do/{command_id:path}", echo, methods=["POST"])])
+    endpoint = servers.enter_context(serve_in_thread(workload))
+    outcome = await remote(forwarder, endpoint, command_id).run(b"{}", runtime)
+    assert outcome.status == 200
+    assert seen == [command_id]
