@@ -35,6 +35,7 @@ from spiff_connector_email.message import OutgoingMessage
 from spiff_connector_email.settings import PASSWORD, TLS, USERNAME, EmailSettings, TlsMode
 from spiff_connector_email.tls import client_context
 from spiff_connector_sdk import CommandError
+from spiff_connector_sdk.failures import exception_chain
 
 Phase = Literal["connect", "starttls", "login", "send"]
 T = TypeVar("T")
@@ -42,7 +43,6 @@ T = TypeVar("T")
 SIZE_EXCEEDED = 552
 """The reply to a message too large for the server (RFC 1870, RFC 5321 "exceeded storage allocation")."""
 MAX_REPLY_LENGTH = 300
-_MAX_CHAIN = 16
 _WHITESPACE = re.compile(r"\s+")
 _DOING: dict[Phase, str] = {
     "connect": "waiting for the greeting",
@@ -66,16 +66,6 @@ def _local_hostname() -> str:
     return socket.getfqdn()
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what it was raised from (or during), outermost first."""
-    found: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(found) < _MAX_CHAIN and all(current is not seen for seen in found):
-        found.append(current)
-        current = current.__cause__ or current.__context__
-    return found
-
-
 def _clean(text: str, settings: EmailSettings) -> str:
     """One line, without the password, at most :data:`MAX_REPLY_LENGTH` characters."""
     if settings.password:
@@ -91,7 +81,7 @@ def _reply(response: aiosmtplib.SMTPResponse | aiosmtplib.SMTPResponseException,
 
 def _tls_reason(exc: BaseException) -> str | None:
     """Why the TLS handshake failed, when it did."""
-    for item in _chain(exc):
+    for item in exception_chain(exc):
         if isinstance(item, ssl.SSLCertVerificationError):
             return f"certificate verify failed: {item.verify_message}"
         if isinstance(item, ssl.SSLError):
@@ -101,13 +91,13 @@ def _tls_reason(exc: BaseException) -> str | None:
 
 def _waited_for_reply(exc: aiosmtplib.SMTPTimeoutError) -> bool:
     """Whether a timeout came while waiting for the server to speak, not for the TCP connection."""
-    return any(isinstance(item, aiosmtplib.SMTPTimeoutError) for item in _chain(exc)[1:])
+    return any(isinstance(item, aiosmtplib.SMTPTimeoutError) for item in exception_chain(exc)[1:])
 
 
 def _os_reason(exc: BaseException) -> str:
     """The operating system's reason (``Connection refused``, ``Name or service not known``), else the text
     of the innermost exception (``Connection lost``)."""
-    chain = _chain(exc)
+    chain = exception_chain(exc)
     for item in chain:
         if isinstance(item, socket.gaierror) and item.strerror:
             return item.strerror

@@ -24,11 +24,11 @@ from spiff_connector_http.redirects import InvalidLocationError
 from spiff_connector_http.request import PreparedRequest
 from spiff_connector_http.sending import IdleTimeout, SendingError, TooManyRedirects, UnsupportedScheme
 from spiff_connector_http.urls import redact
+from spiff_connector_sdk.failures import exception_chain
 
 Phase = Literal["send", "body"]
 FAILURES = (aiohttp.ClientError, SendingError, DecodingError, InvalidLocationError, ValueError, OSError)
 """What an attempt's exchange raises when it fails (timeouts are among them)."""
-_MAX_CHAIN = 16
 
 
 @dataclass(frozen=True)
@@ -41,19 +41,9 @@ class Failure:
     http_status: int = errors.NO_RESPONSE_STATUS  # the upstream's, when its headers came
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and what it was raised from (or during), outermost first."""
-    found: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(found) < _MAX_CHAIN and all(current is not seen for seen in found):
-        found.append(current)
-        current = current.__cause__ or current.__context__
-    return found
-
-
 def _is_tls_failure(exc: BaseException) -> bool:
     return isinstance(exc, aiohttp.ClientSSLError) or any(
-        isinstance(item, ssl.SSLError | ssl.CertificateError) for item in _chain(exc)
+        isinstance(item, ssl.SSLError | ssl.CertificateError) for item in exception_chain(exc)
     )
 
 
