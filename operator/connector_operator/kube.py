@@ -15,6 +15,20 @@ from connector_proxy.contract import GROUP, PLURAL, VERSION
 MERGE_PATCH = "application/merge-patch+json"
 
 
+class NameTaken(Exception):
+    """An object has the name the operator gives a Connector's own (its Deployment, Service or
+    catalog ConfigMap) and is not that Connector's: the operator neither changes nor deletes it."""
+
+    def __init__(self, kind: str, namespace: str, name: str) -> None:
+        super().__init__(f"{kind} {namespace}/{name} exists and is not this Connector's")
+        self.kind = kind
+
+
+def _owned_by(obj: Any, uid: str) -> bool:
+    references = getattr(getattr(obj, "metadata", None), "owner_references", None) or []
+    return any(reference.uid == uid for reference in references)
+
+
 class Kube:
     """Reads and writes what the operator owns: workloads, Services, Connector status, Secrets."""
 
@@ -33,24 +47,39 @@ class Kube:
         plain: dict[str, Any] = self.api.sanitize_for_serialization(obj)
         return plain
 
-    async def _apply(self, create: Any, patch: Any, body: dict[str, Any]) -> dict[str, Any]:
-        """Create the object, or merge the desired state into the existing one."""
+    async def _apply(self, kind: str, create: Any, read: Any, patch: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """Create the object, or merge the desired state into the existing one. A body with an owner
+        reference is merged only into an object that owner already owns: another object of that
+        name (a user's) raises :class:`NameTaken`, untouched (a merge would make it the owner's,
+        and collected with it)."""
         meta = body["metadata"]
         try:
             return self._plain(await create(meta["namespace"], body))
         except ApiException as error:
             if error.status != 409:
                 raise
+        owners = meta.get("ownerReferences") or []
+        if owners and not _owned_by(await read(meta["name"], meta["namespace"]), owners[0]["uid"]):
+            raise NameTaken(kind, meta["namespace"], meta["name"])
         return self._plain(await patch(meta["name"], meta["namespace"], body, _content_type=MERGE_PATCH))
 
     async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._apply(self.apps.create_namespaced_deployment, self.apps.patch_namespaced_deployment, body)
+        return await self._apply(
+            "Deployment", self.apps.create_namespaced_deployment, self.apps.read_namespaced_deployment,
+            self.apps.patch_namespaced_deployment, body,
+        )  # fmt: skip
 
     async def apply_service(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._apply(self.core.create_namespaced_service, self.core.patch_namespaced_service, body)
+        return await self._apply(
+            "Service", self.core.create_namespaced_service, self.core.read_namespaced_service,
+            self.core.patch_namespaced_service, body,
+        )  # fmt: skip
 
     async def apply_config_map(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._apply(self.core.create_namespaced_config_map, self.core.patch_namespaced_config_map, body)
+        return await self._apply(
+            "ConfigMap", self.core.create_namespaced_config_map, self.core.read_namespaced_config_map,
+            self.core.patch_namespaced_config_map, body,
+        )  # fmt: skip
 
     async def _get_json(self, path: str, accept: str) -> Any:
         response = await self.api.call_api(
@@ -86,13 +115,21 @@ class Kube:
                 return None
             raise
 
-    async def delete_workload(self, namespace: str, name: str) -> None:
-        """Remove a Deployment and Service this operator made (for a source that no longer needs them)."""
-        for delete in (self.apps.delete_namespaced_deployment, self.core.delete_namespaced_service):
-            try:
-                await delete(name, namespace)
+    async def delete_workload(self, namespace: str, name: str, owner_uid: str) -> None:
+        """Remove the Deployment and Service this operator made for the Connector ``owner_uid`` (for a
+        source that no longer needs them); objects of those names that it does not own stay."""
+        pairs = (
+            (self.apps.read_namespaced_deployment, self.apps.delete_namespaced_deployment),
+            (self.core.read_namespaced_service, self.core.delete_namespaced_service),
+        )
+        for read, delete in pairs:
+            existing = await self._read_or_none(read, namespace, name)
+            if existing is None or not _owned_by(existing, owner_uid):
+                continue
+            try:  # only that very object: not one of the same name created meanwhile
+                await delete(name, namespace, body={"preconditions": {"uid": existing.metadata.uid}})
             except ApiException as error:
-                if error.status != 404:
+                if error.status not in (404, 409):
                     raise
 
     async def _read_or_none(self, read: Any, namespace: str, name: str) -> Any:

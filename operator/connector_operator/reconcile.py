@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -20,7 +20,7 @@ from connector_operator.catalogs import CatalogIndex, lookup
 from connector_operator.conditions import Condition, merge_conditions
 from connector_operator.discovery import Catalog, DiscoveryError, discover
 from connector_operator.events import build_event, ready_transition, rollout
-from connector_operator.kube import Kube
+from connector_operator.kube import Kube, NameTaken
 from connector_operator.manifests import (
     SECRETS_HASH_ANNOTATION,
     build_catalog_config_map,
@@ -270,7 +270,7 @@ async def _reconcile(
     if "commandCount" not in ref.status:  # never discovered: COMMANDS shows 0, not a blank column
         base.update(_WITHDRAWN)
     if spec.source_kind == "url" and ref.status.get("sourceKind") in ("pip", "image"):
-        await services.kube.delete_workload(ref.namespace, workload_name(ref.name))  # source switched to url
+        await services.kube.delete_workload(ref.namespace, workload_name(ref.name), ref.uid)  # switched to url
     if spec.source_kind != "url":
         digest, missing, missing_maps = await _secrets_hash(services, ref, spec)
         if missing:
@@ -290,17 +290,20 @@ async def _reconcile(
                     services, ref, [valid, Condition(cond.READY, False, "CallerKeysUnavailable", message)], base
                 )
                 raise RetryLater(message, backoff(retry)) from None
-        desired = build_deployment(
-            name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings, secrets_hash=digest
-        )
-        current = await services.kube.get_deployment(ref.namespace, workload_name(ref.name))
-        await services.kube.apply_deployment(without_dropped_keys(desired, current))
-        change = rollout(current, desired, secrets_changed=_template_secrets_hash(current) not in (None, digest))
-        if change is not None:
-            await _post_event(services, ref, "Normal", *change)
-        await services.kube.apply_service(
-            build_service(name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings)
-        )
+        try:
+            desired = build_deployment(
+                name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings, secrets_hash=digest
+            )
+            current = await services.kube.get_deployment(ref.namespace, workload_name(ref.name))
+            await services.kube.apply_deployment(without_dropped_keys(desired, current))
+            change = rollout(current, desired, secrets_changed=_template_secrets_hash(current) not in (None, digest))
+            if change is not None:
+                await _post_event(services, ref, "Normal", *change)
+            await services.kube.apply_service(
+                build_service(name=ref.name, namespace=ref.namespace, uid=ref.uid, spec=spec, settings=settings)
+            )
+        except NameTaken as error:
+            await _name_taken(services, ref, [valid], base, error, retry)
     endpoint = endpoint_for(ref.name, ref.namespace, spec, settings)
     if ref.status.get("endpoint") not in (None, endpoint):  # moved: the old catalog says nothing of the new one
         base.update(_WITHDRAWN)
@@ -373,11 +376,14 @@ async def _reconcile(
                 {**base, **_WITHDRAWN},
             )
             raise RetryLater(message, backoff(retry))
-        await services.kube.apply_config_map(
-            build_catalog_config_map(
-                name=ref.name, namespace=ref.namespace, uid=ref.uid, compressed=compressed, digest=digest
+        try:
+            await services.kube.apply_config_map(
+                build_catalog_config_map(
+                    name=ref.name, namespace=ref.namespace, uid=ref.uid, compressed=compressed, digest=digest
+                )
             )
-        )
+        except NameTaken as error:
+            await _name_taken(services, ref, updates, {**base, **_WITHDRAWN}, error, retry)
 
     ids = frozenset(str(c["id"]) for c in catalog.commands)
     lost = lost_commands(Claim(ref.namespace, ref.name, ref.created, ids), claims)
@@ -410,6 +416,21 @@ async def _reconcile(
         },
     )
     return catalog
+
+
+async def _name_taken(
+    services: Services,
+    ref: ConnectorRef,
+    updates: list[Condition],
+    status: dict[str, Any],
+    error: NameTaken,
+    retry: int,
+) -> NoReturn:
+    """An object of the name the Connector's own would have is someone else's: it stays untouched,
+    and the Connector says so until it is renamed or removed."""
+    message = f"{error}: rename or delete it, or rename the Connector."
+    await _write(services, ref, [*updates, Condition(cond.READY, False, "NameTaken", message)], status)
+    raise RetryLater(message, backoff(retry))
 
 
 def _without_a_stale_legacy_copy(ref: ConnectorRef, digest: str) -> dict[str, Any]:

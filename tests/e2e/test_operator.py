@@ -125,6 +125,61 @@ async def test_pip_source_gets_an_owned_workload(kube: RealCluster, operators: O
     await wait_for(kube, "pipped", "Ready", "False")
 
 
+async def _gone(found: Awaitable[Any]) -> bool | None:
+    return True if await found is None else None
+
+
+async def test_a_users_object_with_a_connectors_name_is_left_alone(
+    kube: RealCluster, operators: Operators, runtimes: ExitStack
+) -> None:
+    """A ConfigMap or Service already named as the Connector's own would be is someone else's: the
+    operator neither merges into it (which would make it the Connector's, collected with it) nor
+    deletes it; the Connector says NameTaken until the name is free, then converges."""
+    runtime = runtimes.enter_context(serve_in_thread(runtime_app()))
+    ns = kube.namespace
+    users_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "connector-taken-catalog", "namespace": ns},
+    }
+    await kube.create({**users_map, "data": {"mine": "yes"}})
+    users_service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "connector-served", "namespace": ns},
+        "spec": {"selector": {"app": "mine"}, "ports": [{"port": 8080}]},
+    }
+    await kube.create(users_service)
+    await operators.start()
+    await kube.create(conn(kube, "taken", {"url": {"endpoint": runtime}}))
+    await kube.create(conn(kube, "served", {"pip": {"requirements": ["connector-example"]}}))
+    for name, kind, object_name in (
+        ("taken", "ConfigMap", "connector-taken-catalog"),
+        ("served", "Service", "connector-served"),
+    ):
+        status = await wait_for(kube, name, "Ready", "False", "NameTaken")
+        assert f"{kind} {ns}/{object_name} exists and is not this Connector's" in condition(status, "Ready")["message"]
+    config_map = await kube.get("v1", "ConfigMap", ns, "connector-taken-catalog")
+    service = await kube.get("v1", "Service", ns, "connector-served")
+    assert config_map is not None and service is not None
+    assert (config_map["data"], config_map.get("binaryData")) == ({"mine": "yes"}, None)
+    assert service["spec"]["selector"] == {"app": "mine"}
+    for obj in (config_map, service):
+        assert not obj["metadata"].get("ownerReferences")
+
+    await kube.delete("v1", "ConfigMap", ns, "connector-taken-catalog")  # the name is free: the next retry converges
+    status = await wait_for(kube, "taken", "Ready", "True")
+    assert (await catalog_in_status(kube, status, ns)).commands == await catalog_of(runtime, "commands")
+
+    # Switched to a url source, the Connector's own Deployment goes; the user's Service stays.
+    assert await deployment_of(kube, "served") is not None
+    await kube.patch(API_VERSION, KIND, ns, "served", {"spec": {"source": {"pip": None, "url": {"endpoint": runtime}}}})
+    await wait_for(kube, "served", "Ready", "True")
+    assert await until(lambda: _gone(deployment_of(kube, "served")))
+    kept = await kube.get("v1", "Service", ns, "connector-served")
+    assert kept is not None and kept["spec"]["selector"] == {"app": "mine"}
+
+
 async def test_secret_rotation_rolls_the_workload(kube: RealCluster, operators: Operators) -> None:
     await operators.start()
     await kube.create(secret_in(kube, "rot", KEY="one"))

@@ -45,6 +45,7 @@ def test_every_api_call_of_the_kube_module_is_allowed() -> None:
         "delete_namespaced_deployment": ("deployments", "delete"),
         "create_namespaced_service": ("services", "create"),
         "patch_namespaced_service": ("services", "patch"),
+        "read_namespaced_service": ("services", "get"),
         "delete_namespaced_service": ("services", "delete"),
         "read_namespaced_secret": ("secrets", "get"),
         "read_namespaced_config_map": ("configmaps", "get"),
