@@ -9,6 +9,8 @@ differences are in ``test_community_differences.py`` and the README.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -329,3 +331,38 @@ async def test_a_json_body_nested_too_deep_is_a_recursion_error(community: Any, 
     url = server.url(f"/as?type=application/json&body={deep}")
     result = await assert_same(community, "GetRequestV2", {"url": url})
     assert result.error is not None and result.error.code == "RecursionError"
+
+
+async def test_https_goes_through_the_environment_proxy_in_a_tunnel(
+    tls_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HTTPS_PROXY``: the connector asks the proxy for a tunnel (``CONNECT host:443``) and speaks
+    TLS to the upstream through it, so the upstream's certificate is checked end to end (here a
+    self-signed one: SSLError, as ``requests`` reports it). A real tunnelling proxy on 127.0.0.1
+    takes every CONNECT to the test's TLS server: the name is never resolved."""
+    upstream_port = int(tls_server.base.rsplit(":", 1)[1])
+    asked: list[bytes] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def tunnel(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        head = await client_reader.readuntil(b"\r\n\r\n")
+        asked.append(head.split(b"\r\n", 1)[0])
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        client_writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await client_writer.drain()
+        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+
+    proxy = await asyncio.start_server(tunnel, "127.0.0.1", 0)
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}")
+        result = await ours("GetRequestV2", url="https://secure.test/json")
+    finally:
+        proxy.close()
+    assert asked == [b"CONNECT secure.test:443 HTTP/1.1"]
+    assert result.error is not None and result.error.code == "SSLError"
