@@ -15,6 +15,8 @@ PACKAGES = (
     "uvicorn",
     "uvloop",
     "httptools",
+    "aiohttp",  # the HTTP connector's and the forwarder's client
+    "yarl",
     "httpx",
     "httpcore",
     "anyio",
