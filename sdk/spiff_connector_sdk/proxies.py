@@ -14,6 +14,7 @@ import ipaddress
 import re
 import ssl
 import urllib.request
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import httpx
@@ -98,6 +99,28 @@ def proxy_for(url: str | httpx.URL) -> str | None:
         if pattern.matches(target):
             return proxy
     return None
+
+
+class ProxyRoutes:
+    """:func:`proxy_for`, looked up once per key (an origin, an endpoint: whatever decides the
+    route) and kept for at most ``limit`` keys (a client calling ever new hosts stays bounded)."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.limit = limit
+        self._routes: dict[Hashable, str | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def get(self, key: Hashable, url: str | httpx.URL) -> str | None:
+        """The proxy for ``url``, whose route ``key`` names: looked up the first time ``key`` is seen."""
+        try:
+            return self._routes[key]
+        except KeyError:
+            if len(self._routes) >= self.limit:
+                self._routes.clear()
+            found = self._routes[key] = proxy_for(url)
+            return found
 
 
 class ProxyTransport(httpx.AsyncHTTPTransport):

@@ -32,6 +32,7 @@ that uses it, so one transport (and one client) belongs to one event loop. Close
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -42,9 +43,16 @@ import httpx
 from aiohappyeyeballs import AddrInfoType
 from httpx_aiohttp import AiohttpTransport
 
-__all__ = ["PooledTransport", "pooled_transport", "translate_error"]
+__all__ = ["PooledTransport", "pooled_transport", "tls_context", "translate_error"]
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), loaded once: for an
+    ``aiohttp`` session of one's own that verifies servers as the project's httpx clients do."""
+    return httpx.create_ssl_context(trust_env=True)
 
 
 def translate_error(exc: BaseException) -> httpx.TransportError:

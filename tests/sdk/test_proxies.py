@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from spiff_connector_sdk.proxies import environment_proxies, proxy_for
+from spiff_connector_sdk.proxies import ProxyRoutes, environment_proxies, proxy_for
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,17 @@ def test_proxy_for_routes_each_url_as_httpx_does(monkeypatch: pytest.MonkeyPatch
     ]
     for url in urls:
         assert proxy_for(url) == _httpx_choice(url), url
+
+
+def test_proxy_routes_look_each_key_up_once_and_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://egress.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    routes = ProxyRoutes(limit=3)
+    assert routes.get("api", "http://api.example/a") == "http://egress.example:3128"
+    assert routes.get("internal", "http://internal.example/b") is None
+    monkeypatch.delenv("HTTP_PROXY")
+    assert routes.get("api", "http://api.example/c") == "http://egress.example:3128"  # kept for its key
+    assert routes.get("other", "http://other.example/") is None  # a new key reads the environment now
+    for number in range(10):
+        routes.get(number, f"http://host-{number}.example/")
+    assert len(routes) <= 3

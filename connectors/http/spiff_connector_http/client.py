@@ -14,26 +14,24 @@ decompresses nothing itself (:mod:`spiff_connector_http.decoding` does) and adds
 ``Content-Type`` the request does not set. Requests go through the proxy the
 environment names for their URL (``HTTPS_PROXY``, ``NO_PROXY``, ...: see
 :func:`spiff_connector_sdk.proxies.proxy_for`), looked up once per origin.
-TLS uses httpx's default settings (:func:`ssl_context`), loaded once.
+TLS uses httpx's default settings (:func:`spiff_connector_sdk.transport.tls_context`), loaded once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import ssl
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
 import httpx
-import yarl
 
 from spiff_connector_http.decoding import ACCEPT_ENCODING
-from spiff_connector_http.redirects import Origin, origin_of
+from spiff_connector_http.redirects import origin_of
 from spiff_connector_http.settings import PoolSettings
-from spiff_connector_sdk.proxies import proxy_for
+from spiff_connector_sdk.proxies import ProxyRoutes
+from spiff_connector_sdk.transport import tls_context
 
 DEFAULT_TIMEOUT = 30.0
 USER_AGENT = "spiff-connector-http/0.1"
@@ -47,12 +45,6 @@ DEFAULT_HEADERS = (
 """Sent unless the request sets them (the headers httpx sent by default, in its order)."""
 
 
-@functools.cache
-def ssl_context() -> ssl.SSLContext:
-    """httpx's default TLS settings (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), loaded once."""
-    return httpx.create_ssl_context(trust_env=True)
-
-
 class HttpClient:
     """The session with the pool's limits, plus the environment proxy of each origin it has called."""
 
@@ -62,7 +54,7 @@ class HttpClient:
             limit=pool.max_connections,
             limit_per_host=pool.max_connections_per_host,
             keepalive_timeout=pool.keepalive_expiry,
-            ssl=ssl_context(),
+            ssl=tls_context(),
         )
         self.session = aiohttp.ClientSession(
             connector=connector,
@@ -72,23 +64,15 @@ class HttpClient:
             skip_auto_headers=("Content-Type",),
             timeout=aiohttp.ClientTimeout(total=None),
         )
-        self._proxies: dict[Origin, yarl.URL | None] = {}
+        self._proxies = ProxyRoutes(MAX_PROXY_LOOKUPS)
 
     @property
     def is_closed(self) -> bool:
         return self.session.closed
 
-    def proxy(self, url: httpx.URL) -> yarl.URL | None:
+    def proxy(self, url: httpx.URL) -> str | None:
         """The environment's proxy for ``url`` (None: straight to it), looked up once per origin."""
-        origin = origin_of(url)
-        try:
-            return self._proxies[origin]
-        except KeyError:
-            if len(self._proxies) >= MAX_PROXY_LOOKUPS:  # diagrams calling ever new hosts: stay bounded
-                self._proxies.clear()
-            found = proxy_for(str(url))
-            proxy = self._proxies[origin] = yarl.URL(found) if found is not None else None
-            return proxy
+        return self._proxies.get(origin_of(url), url)
 
     async def aclose(self) -> None:
         await self.session.close()

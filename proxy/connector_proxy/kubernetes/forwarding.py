@@ -6,7 +6,6 @@ import asyncio
 import functools
 import http.cookiejar
 import logging
-import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,8 +24,8 @@ from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
 from connector_proxy.outcome import COMMAND_ERROR, DISPATCH_ERROR, JSON, SAFE_CODE, Outcome
 from connector_proxy.secret_files import MountedKey, credential_headers
 from connector_proxy.tracing import outgoing
-from spiff_connector_sdk.proxies import environment_mounts, proxy_for
-from spiff_connector_sdk.transport import pooled_transport, unacked_socket_factory
+from spiff_connector_sdk.proxies import ProxyRoutes, environment_mounts
+from spiff_connector_sdk.transport import pooled_transport, tls_context, unacked_socket_factory
 
 logger = logging.getLogger(__name__)
 # A forward whose bytes a workload has not acknowledged within this many seconds fails (503
@@ -91,13 +90,6 @@ class Forwarded:
     body: bytes
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """httpx's default TLS settings (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``), as every other
-    client of the proxy verifies a url source's certificate; loaded once."""
-    return httpx.create_ssl_context(trust_env=True)
-
-
 class Forwarder:
     """The proxy's pooled HTTP clients for connector workloads (created on the serving loop).
 
@@ -116,7 +108,7 @@ class Forwarder:
     def __init__(self) -> None:
         self._client: httpx.AsyncClient | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._proxies: dict[str, str | None] = {}
+        self._proxies = ProxyRoutes()
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -140,7 +132,7 @@ class Forwarder:
             connector = aiohttp.TCPConnector(
                 limit=MAX_CONNECTIONS,
                 keepalive_timeout=KEEPALIVE_EXPIRY,
-                ssl=_tls(),
+                ssl=tls_context(),  # as the proxy's other clients verify a url source's certificate
                 socket_factory=unacked_socket_factory(UNACKED_TIMEOUT),
             )
             self._session = aiohttp.ClientSession(
@@ -156,9 +148,7 @@ class Forwarder:
 
     def proxy(self, endpoint: str) -> str | None:
         """The environment proxy for a workload ``endpoint`` (None: reached directly), looked up once."""
-        if endpoint not in self._proxies:
-            self._proxies[endpoint] = proxy_for(endpoint)
-        return self._proxies[endpoint]
+        return self._proxies.get(endpoint, endpoint)
 
     async def forward(self, endpoint: str, path: str, body: bytes, headers: Mapping[str, str]) -> Forwarded:
         """POST ``body`` to ``endpoint + path`` and read the whole answer. Raises what aiohttp raises
