@@ -21,7 +21,6 @@ class NameTaken(Exception):
 
     def __init__(self, kind: str, namespace: str, name: str) -> None:
         super().__init__(f"{kind} {namespace}/{name} exists and is not this Connector's")
-        self.kind = kind
 
 
 def _owned_by(obj: Any, uid: str) -> bool:
