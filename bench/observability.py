@@ -46,7 +46,8 @@ def measure(count: int = 20000) -> dict[str, float]:
     from connector_proxy.logging_setup import JsonFormatter, lean_records
     from connector_proxy.metrics import ProxyMetrics
     from connector_proxy.outcome import Outcome
-    from connector_proxy.tracing import Tracing, incoming, outgoing
+    from connector_proxy.tracing import Tracing, incoming
+    from spiff_connector_sdk.tracing import trace_headers
 
     class Sink(SpanExporter):
         def export(self, spans: Sequence[object]) -> SpanExportResult:  # type: ignore[override]
@@ -78,7 +79,7 @@ def measure(count: int = 20000) -> dict[str, float]:
 
     def propagated() -> None:
         span, token = off.start("http/GetRequestV2", incoming(headers))
-        outgoing({})
+        trace_headers()
         off.end(span, token, outcome)
 
     provider = TracerProvider()
@@ -87,7 +88,7 @@ def measure(count: int = 20000) -> dict[str, float]:
 
     def spanned() -> None:
         span, token = on.start("http/GetRequestV2", incoming(headers))
-        outgoing({})
+        trace_headers()
         on.end(span, token, outcome)
 
     try:

@@ -13,7 +13,6 @@ import re
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
 
 REQUEST_ID_HEADER = "x-request-id"
 # On a failed call's answer: how it went (command_error, dispatch_error) and its error code, so a
@@ -29,7 +28,7 @@ class CallContext:
     process_instance_id: int | None = None
     process_model_identifier: str | None = None
     task_id: str | None = None
-    trace_parent: Any = None  # the caller's OpenTelemetry Context (traceparent), if it sent one
+    trace_headers: dict[str, str] | None = None  # the caller's validated traceparent/tracestate, if it sent one
 
     def log_fields(self) -> dict[str, object]:
         fields: dict[str, object] = {"request_id": self.request_id}

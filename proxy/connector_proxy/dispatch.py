@@ -61,7 +61,7 @@ async def dispatch(state: ProxyState, command_id: str, body: bytes, call: CallCo
     label = command_id if command is not None else UNKNOWN_COMMAND
     state.metrics.started(label)
     token = current_call.set(call)
-    span, trace_token = state.tracing.start(label, call.trace_parent)
+    span, trace_token = state.tracing.start(label, call.trace_headers)
     outcome = UNANSWERED
     try:
         if command is None:

@@ -108,7 +108,7 @@ class FastPath:
 
     async def _do(self, scope: Scope, receive: Receive, command_id: str) -> Answer:
         hold = self.budget.hold() if self.budget is not None else None
-        call = CallContext(request_id_from(header(scope, b"x-request-id")), trace_parent=incoming(scope["headers"]))
+        call = CallContext(request_id_from(header(scope, b"x-request-id")), trace_headers=incoming(scope["headers"]))
         started = time.perf_counter()
         try:
             try:

@@ -3,7 +3,10 @@
 - Always: a call's ``traceparent``/``tracestate`` headers are taken in and passed on, to the HTTP
   calls a command makes (the HTTP connector, :func:`spiff_connector_sdk.tracing.trace_headers`) and
   to a Connector's workload with a forwarded call, so a trace crosses the proxy even when it
-  records nothing itself. A call without them costs nothing here.
+  records nothing itself. A call without them costs nothing here. :func:`incoming` validates them
+  by W3C Trace Context's rules, as OpenTelemetry's propagator does; with tracing off they are then
+  passed on as they came (:func:`spiff_connector_sdk.tracing.carry`), without building the span
+  context that nothing would record: about 1 µs a call instead of 7.
 - With ``CONNECTOR_PROXY_TRACING=true``: each call is a SERVER span (``POST /v1/do/<id>``, with the
   command, outcome, error code and status as attributes), the parent of what it passes on, exported
   over OTLP/HTTP in batches. The exporter is configured by OpenTelemetry's own variables
@@ -13,14 +16,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from contextvars import Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TraceState
+
+from spiff_connector_sdk.tracing import carry, release
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -30,24 +35,42 @@ if TYPE_CHECKING:
 TRACE_HEADERS = (b"traceparent", b"tracestate")
 SERVICE_NAME = "connector-proxy"
 ROUTE = "/v1/do/{connector}/{command}"
+# W3C Trace Context, level 1 (version-traceid-parentid-flags; a later version may append fields),
+# with the limits OpenTelemetry's propagator applies.
+_TRACEPARENT = re.compile(r"[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:(-.*)|[ \t]*)")
+_TRACEPARENT_MAX = 512
+_TRACESTATE_MAX = 8192
+_NO_TRACE = "0" * 32
+_NO_SPAN = "0" * 16
+
+TraceHeaders = dict[str, str]
 
 
-def incoming(headers: Iterable[tuple[bytes, bytes]]) -> Context | None:
-    """The trace context of a request's headers (ASGI's raw pairs), or None without a ``traceparent``."""
-    carrier: dict[str, str] = {}
+def incoming(headers: Iterable[tuple[bytes, bytes]]) -> TraceHeaders | None:
+    """The trace context of a request's headers (ASGI's raw pairs) as it goes on, or None without
+    a valid ``traceparent``: ``traceparent`` in version 00's form, and ``tracestate`` when it is valid
+    (several ``tracestate`` fields are one list, RFC 9110 section 5.3)."""
+    parent: str | None = None
+    states: list[str] = []
     for name, value in headers:
-        if name in TRACE_HEADERS:
-            carrier[name.decode()] = bytes(value).decode("latin-1")
-    if "traceparent" not in carrier:
+        if name == b"traceparent":
+            parent = bytes(value).decode("latin-1")
+        elif name == b"tracestate":
+            states.append(bytes(value).decode("latin-1"))
+    if parent is None or len(parent) > _TRACEPARENT_MAX:
         return None
-    return propagate.extract(carrier)
-
-
-def outgoing(headers: dict[str, str]) -> dict[str, str]:
-    """``headers`` with the current trace context's ``traceparent``/``tracestate`` when there is one."""
-    if trace.get_current_span().get_span_context().is_valid:
-        propagate.inject(headers)
-    return headers
+    match = _TRACEPARENT.fullmatch(parent)
+    if match is None:
+        return None
+    version, trace_id, span_id, flags, more = match.groups()
+    if trace_id == _NO_TRACE or span_id == _NO_SPAN or version == "ff" or (version == "00" and more):
+        return None
+    carried = {"traceparent": f"00-{trace_id}-{span_id}-{flags}"}
+    if states and sum(map(len, states)) + len(states) - 1 <= _TRACESTATE_MAX:
+        state = TraceState.from_header(states)
+        if state:
+            carried["tracestate"] = state.to_header()
+    return carried
 
 
 class Tracing:
@@ -70,13 +93,12 @@ class Tracing:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         return cls(provider)
 
-    def start(self, command_id: str, parent: Context | None) -> tuple[Span | None, Token[Context] | None]:
+    def start(self, command_id: str, carried: TraceHeaders | None) -> tuple[Span | None, Token[Any] | None]:
         """Enter a call: ``(span or None, token to pass to :meth:`end`)``; nothing at all when
         tracing is off and the call carries no trace context."""
         if self.tracer is None:
-            if parent is None:
-                return None, None
-            return None, otel_context.attach(parent)
+            return None, None if carried is None else carry(carried)
+        parent = None if carried is None else propagate.extract(carried)
         span = self.tracer.start_span(
             f"POST /v1/do/{command_id}",
             context=parent,
@@ -87,9 +109,12 @@ class Tracing:
         )
         return span, otel_context.attach(trace.set_span_in_context(span, parent))
 
-    def end(self, span: Span | None, token: Token[Context] | None, outcome: Outcome) -> None:
+    def end(self, span: Span | None, token: Token[Any] | None, outcome: Outcome) -> None:
         if token is not None:
-            otel_context.detach(token)
+            if self.tracer is None:
+                release(token)
+            else:
+                otel_context.detach(token)
         if span is None:
             return
         if outcome.error_code is None:

@@ -10,11 +10,17 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from connector_proxy.app import create_app
+from connector_proxy.outcome import Outcome
 from connector_proxy.settings import Settings
+from connector_proxy.tracing import Tracing, incoming
 from proxytest.servers import serve_in_thread
+from spiff_connector_sdk.tracing import trace_headers
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -87,6 +93,75 @@ def test_a_diagrams_own_traceparent_header_wins(upstream: str) -> None:
             timeout=30,
         )
     assert _seen(answer)["traceparent"] == own
+
+
+SPAN = "00f067aa0ba902b7"
+# (traceparent fields, tracestate fields) as a caller may send them, valid or not.
+HEADER_CASES: list[tuple[list[str], list[str]]] = [
+    ([TRACEPARENT], []),
+    ([TRACEPARENT], ["vendor=1"]),
+    ([TRACEPARENT], ["a=1,b=2", " c=3 "]),  # several fields are one list
+    ([TRACEPARENT], ["a=1,,b=2"]),  # an empty member is valid
+    ([TRACEPARENT], ["not a member"]),  # invalid: the tracestate is dropped, the traceparent kept
+    ([TRACEPARENT], ["Upper=1"]),
+    ([TRACEPARENT], ["a=" + "x" * 250]),
+    ([TRACEPARENT], [f"k{n}=v" for n in range(33)]),  # over 32 members
+    ([TRACEPARENT], ["a=" + "x" * 8200]),  # over the length OpenTelemetry takes
+    ([f"00-{TRACE_ID}-{SPAN}-00"], []),  # not sampled
+    ([f" \t00-{TRACE_ID}-{SPAN}-01 \t"], []),  # optional whitespace
+    ([f"01-{TRACE_ID}-{SPAN}-01-future-fields"], ["a=1"]),  # a later version: read as version 00
+    ([f"01-{TRACE_ID}-{SPAN}-01"], []),
+    ([f"00-{TRACE_ID}-{SPAN}-01-extra"], []),  # version 00 has no more fields
+    ([f"ff-{TRACE_ID}-{SPAN}-01"], []),
+    ([f"00-{'0' * 32}-{SPAN}-01"], []),
+    ([f"00-{TRACE_ID}-{'0' * 16}-01"], []),
+    ([f"00-{TRACE_ID.upper()}-{SPAN}-01"], []),
+    ([f"00-{TRACE_ID[:-1]}-{SPAN}-01"], []),
+    ([f"00-{TRACE_ID}-{SPAN}-1"], []),
+    ([f"00-{TRACE_ID}-{SPAN}-01" + " " * 500], []),  # over 512 characters
+    (["garbage"], ["a=1"]),
+    ([], ["a=1"]),
+    (["first-is-not-valid", TRACEPARENT], []),  # the last field counts, as for any repeated header
+]
+
+
+def _through_opentelemetry(parents: list[str], states: list[str]) -> dict[str, str]:
+    """What OpenTelemetry's W3C propagator passes on for these headers: extract, then inject."""
+    carrier: dict[str, Any] = {}
+    if parents:
+        carrier["traceparent"] = parents[-1]
+    if states:
+        carrier["tracestate"] = states
+    context = TraceContextTextMapPropagator().extract(carrier)  # its default getter reads a list as fields
+    out: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(out, context=context)
+    return out
+
+
+@pytest.mark.parametrize(("parents", "states"), HEADER_CASES)
+def test_tracing_off_passes_on_what_opentelemetrys_propagator_would(parents: list[str], states: list[str]) -> None:
+    headers = [(b"traceparent", value.encode()) for value in parents] + [
+        (b"tracestate", value.encode()) for value in states
+    ]
+    tracing = Tracing()
+    span, token = tracing.start("http/GetRequestV2", incoming([(b"content-type", b"application/json"), *headers]))
+    try:
+        passed_on = trace_headers()
+    finally:
+        tracing.end(span, token, Outcome(200, b"{}"))
+    assert span is None and passed_on == _through_opentelemetry(parents, states)
+    assert trace_headers() == {}  # the call ended: nothing left to pass on
+
+
+def test_tracing_off_leaves_the_opentelemetry_context_alone() -> None:
+    """A command's own use of OpenTelemetry sees no span the proxy did not make."""
+    tracing = Tracing()
+    span, token = tracing.start("http/GetRequestV2", incoming([(b"traceparent", TRACEPARENT.encode())]))
+    try:
+        assert not trace.get_current_span().get_span_context().is_valid
+        assert otel_context.get_current() == {}
+    finally:
+        tracing.end(span, token, Outcome(200, b"{}"))
 
 
 def test_with_tracing_each_call_is_a_server_span_parent_of_the_upstream_call(

@@ -23,8 +23,8 @@ from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.recheck import REFUSED, RecheckNotifier
 from connector_proxy.outcome import COMMAND_ERROR, DISPATCH_ERROR, JSON, SAFE_CODE, Outcome
 from connector_proxy.secret_files import MountedKey, credential_headers
-from connector_proxy.tracing import outgoing
 from spiff_connector_sdk.proxies import ProxyRoutes, environment_mounts
+from spiff_connector_sdk.tracing import trace_headers
 from spiff_connector_sdk.transport import pooled_transport, tls_context, unacked_socket_factory
 
 logger = logging.getLogger(__name__)
@@ -237,7 +237,8 @@ def _with_call(headers: dict[str, str]) -> dict[str, str]:
     call = current_call.get()
     if call is not None:
         headers[REQUEST_ID_HEADER] = call.request_id
-    return outgoing(headers)  # and the trace context
+    headers.update(trace_headers())  # and the trace context
+    return headers
 
 
 def _forwarded_outcome(response: Forwarded) -> Outcome:

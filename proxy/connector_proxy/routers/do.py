@@ -34,7 +34,9 @@ _DO_DOC: dict[int | str, dict[str, Any]] = {
 
 @router.post("/v1/do/{connector}/{command}", summary="Execute a connector command", responses=_DO_DOC)
 async def do_command(connector: str, command: str, request: Request) -> Response:
-    call = CallContext(request_id_from(request.headers.get("x-request-id")), trace_parent=incoming(request.headers.raw))
+    call = CallContext(
+        request_id_from(request.headers.get("x-request-id")), trace_headers=incoming(request.headers.raw)
+    )
     return as_response(await do_answer(proxy_state(request), f"{connector}/{command}", await request.body(), call))
 
 

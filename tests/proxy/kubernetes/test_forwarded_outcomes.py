@@ -9,7 +9,6 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from opentelemetry import context as otel_context
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -19,7 +18,7 @@ from connector_proxy.call_context import CallContext, current_call
 from connector_proxy.execution import Runtime
 from connector_proxy.kubernetes.forwarding import Forwarder, RemoteCommand
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
-from connector_proxy.tracing import incoming
+from connector_proxy.tracing import Tracing, incoming
 from proxytest.fake_workload import fake_workload
 from proxytest.servers import serve_in_thread
 from proxytest.shop import shop_app
@@ -94,13 +93,12 @@ async def test_the_trace_context_goes_on_to_the_workload(
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     workload = servers.enter_context(serve_in_thread(fake_workload("shop", ["shop/Echo"])))
     command = remote(forwarder, workload, "shop/Echo")
-    parent = incoming([(b"traceparent", traceparent.encode())])
-    assert parent is not None
-    token = otel_context.attach(parent)
+    tracing = Tracing()  # tracing off: the caller's context goes on as it came
+    span, token = tracing.start("shop/Echo", incoming([(b"traceparent", traceparent.encode())]))
     try:
         outcome = await command.run(b"{}", runtime)
     finally:
-        otel_context.detach(token)
+        tracing.end(span, token, outcome)
     assert json.loads(outcome.body)["command_response"]["body"]["headers"]["traceparent"] == traceparent
 
 
