@@ -238,6 +238,12 @@ RATIOS = (
         "< 0.05x",
     ),
     Ratio(
+        "per-call log line + metrics + a traceparent taken in and passed on (tracing off) ÷ a /v1/do call's time",
+        lambda r: observability_share(r, "log_us", "metrics_us", "propagation_us"),
+        "x",
+        "< 0.05x",
+    ),
+    Ratio(
         "per-call log line + metrics + traced call (tracing on) ÷ a /v1/do call's time",
         lambda r: observability_share(r, "log_us", "metrics_us", "span_us"),
         "x",

@@ -18,7 +18,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from connector_proxy.app import create_app
 from connector_proxy.outcome import Outcome
 from connector_proxy.settings import Settings
-from connector_proxy.tracing import Tracing, incoming
+from connector_proxy.tracing import Tracing, incoming, parent_context
 from proxytest.servers import serve_in_thread
 from spiff_connector_sdk.tracing import trace_headers
 
@@ -151,6 +151,24 @@ def test_tracing_off_passes_on_what_opentelemetrys_propagator_would(parents: lis
         tracing.end(span, token, Outcome(200, b"{}"))
     assert span is None and passed_on == _through_opentelemetry(parents, states)
     assert trace_headers() == {}  # the call ended: nothing left to pass on
+
+
+@pytest.mark.parametrize(("parents", "states"), HEADER_CASES)
+def test_with_tracing_the_parent_is_the_span_opentelemetrys_propagator_extracts(
+    parents: list[str], states: list[str]
+) -> None:
+    headers = [(b"traceparent", value.encode()) for value in parents] + [
+        (b"tracestate", value.encode()) for value in states
+    ]
+    carried = incoming(headers)
+    carrier: dict[str, Any] = {"traceparent": parents[-1]} if parents else {}
+    if states:
+        carrier["tracestate"] = states
+    expected = trace.get_current_span(TraceContextTextMapPropagator().extract(carrier)).get_span_context()
+    if carried is None:
+        assert not expected.is_valid
+    else:
+        assert trace.get_current_span(parent_context(carried)).get_span_context() == expected
 
 
 def test_tracing_off_leaves_the_opentelemetry_context_alone() -> None:
