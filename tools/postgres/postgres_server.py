@@ -93,17 +93,25 @@ def _owner() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+def wait_until_accepting(
+    dsn: str, process: subprocess.Popen[bytes] | None = None, log: Path | None = None, timeout: float = START_TIMEOUT
+) -> None:
+    """Return once a client can connect with ``dsn``. PostgreSQL listens before it accepts: until its
+    start-up is done it answers every connection with ``the database system is starting up``, so an
+    open port is not enough (a caller connecting right then failed now and then)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"postgres exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        if process is not None and process.poll() is not None:
+            shown = log.read_text(errors="replace") if log is not None else ""
+            raise RuntimeError(f"postgres exited with {process.returncode}:\n{shown}")
         try:
-            with socket.create_connection((host, port), timeout=0.5):
+            with psycopg.connect(dsn, connect_timeout=2):
                 return
-        except OSError:
+        except psycopg.OperationalError as error:
+            last = error
             time.sleep(0.05)
-    raise RuntimeError(f"postgres did not listen on {host}:{port} within {START_TIMEOUT} s")
+    raise RuntimeError(f"postgres did not accept connections within {timeout} s: {last}")
 
 
 @contextmanager
@@ -140,8 +148,9 @@ def postgres_server(password: str | None = None, *, host: str = "127.0.0.1") -> 
                  "-c", "full_page_writes=off", "-c", "max_connections=200"],
                 stdout=out, stderr=subprocess.STDOUT, user=uid, group=gid,
             )  # fmt: skip
-        _wait_for_port(host, port, process, log)
-        yield PostgresServer(port=port, password=password, data_dir=data_dir, host=host)
+        server = PostgresServer(port=port, password=password, data_dir=data_dir, host=host)
+        wait_until_accepting(server.dsn(), process, log)
+        yield server
     finally:
         if process is not None:
             process.terminate()  # SIGTERM: smart shutdown; clients are gone by now
