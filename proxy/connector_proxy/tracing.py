@@ -6,7 +6,7 @@
   records nothing itself. A call without them costs nothing here. :func:`incoming` validates them
   by W3C Trace Context's rules, as OpenTelemetry's propagator does; with tracing off they are then
   passed on as they came (:func:`spiff_connector_sdk.tracing.carry`), without building the span
-  context that nothing would record: about 1 µs a call instead of 7.
+  context that nothing would record: about 2 to 3 µs a call instead of 7.
 - With ``CONNECTOR_PROXY_TRACING=true``: each call is a SERVER span (``POST /v1/do/<id>``, with the
   command, outcome, error code and status as attributes), the parent of what it passes on, exported
   over OTLP/HTTP in batches. The exporter is configured by OpenTelemetry's own variables
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from connector_proxy.outcome import Outcome
 
-TRACE_HEADERS = (b"traceparent", b"tracestate")
 SERVICE_NAME = "connector-proxy"
 ROUTE = "/v1/do/{connector}/{command}"
 # W3C Trace Context, level 1 (version-traceid-parentid-flags; a later version may append fields),
@@ -85,7 +84,7 @@ def incoming(headers: Iterable[tuple[bytes, bytes]]) -> TraceHeaders | None:
 
 def parent_context(carried: TraceHeaders) -> Context:
     """The OpenTelemetry context of :func:`incoming`'s headers, the caller's span as a remote parent:
-    what OpenTelemetry's W3C propagator extracts from them, without parsing them a second time."""
+    what OpenTelemetry's W3C propagator extracts from them, without parsing the traceparent again."""
     parent = carried["traceparent"]  # 00-<trace id>-<span id>-<flags>, as incoming() wrote it
     state = carried.get("tracestate")
     span_context = SpanContext(

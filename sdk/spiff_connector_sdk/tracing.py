@@ -3,7 +3,8 @@
 The proxy takes a call's W3C ``traceparent``/``tracestate`` in; a command passes them on to what it
 calls with :func:`trace_headers`, so the trace continues upstream. With the proxy's tracing on, its
 own span is their child and is what goes on (read from the OpenTelemetry context); with it off, the
-proxy :func:`carry`\\ s the caller's validated headers as they are. Outside a traced call it is empty.
+caller's validated headers go on as they are (the proxy hands them over with :func:`carry`).
+Outside a traced call it is empty.
 """
 
 from __future__ import annotations
