@@ -1,7 +1,8 @@
 """Reconciling one Connector: workload, availability, discovery, conflicts, status.
 
 Idempotent: every trigger (create, update, resume, timer, Secret change, workload change) runs
-the same function, which converges the cluster and the status to the spec.
+the same function, which converges the cluster and the status to the spec. Triggers of one
+Connector take turns (:mod:`connector_operator.serial`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from connector_operator.manifests import (
     workload_name,
 )
 from connector_operator.metrics import OperatorMetrics
+from connector_operator.serial import PerKey
 from connector_operator.settings import OperatorSettings
 from connector_operator.spec import ConnectorSpec, InvalidSpec, parse_spec
 from connector_proxy.catalog_map import (
@@ -66,6 +68,7 @@ class Services:
     callers: CallerKeys | None = None  # with settings.caller_auth
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     catalogs: CatalogIndex | None = None  # kopf's live index of the catalog ConfigMaps
+    turns: PerKey = field(default_factory=PerKey)  # one reconcile of a Connector at a time
 
 
 @dataclass(frozen=True)
@@ -227,7 +230,21 @@ def _available(deployment: Mapping[str, Any] | None) -> bool:
 async def reconcile(
     services: Services, body: Mapping[str, Any], claims: Iterable[Claim], retry: int = 0
 ) -> Catalog | None:
-    """Converge one Connector. Returns its catalog when Ready; raises RetryLater or SpecRejected."""
+    """Converge one Connector. Returns its catalog when Ready; raises RetryLater or SpecRejected.
+
+    Reconciles of one Connector take turns; one that waited for another reads the Connector again,
+    since the body it was given predates what the other one wrote (None when it is gone since)."""
+    meta = body.get("metadata") or {}
+    async with services.turns.hold(f"{meta.get('namespace')}/{meta.get('name')}") as waited:
+        if waited:
+            fresh = await services.kube.get_connector(meta["namespace"], meta["name"])
+            if fresh is None:
+                return None
+            body = fresh
+        return await _timed(services, body, claims, retry)
+
+
+async def _timed(services: Services, body: Mapping[str, Any], claims: Iterable[Claim], retry: int) -> Catalog | None:
     metrics = services.metrics
     started = time.perf_counter()
     result = "error"

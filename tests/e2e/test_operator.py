@@ -36,8 +36,10 @@ from kube.connectors import (
 from kube.fixtures import eventually
 from prometheus_client.parser import text_string_to_metric_families
 
+from connector_operator.kube import Kube
+from connector_operator.reconcile import RetryLater, Services, reconcile
 from connector_operator.settings import OperatorSettings
-from connector_proxy.contract import API_VERSION
+from connector_proxy.contract import API_VERSION, load_kube_config
 from proxytest.servers import free_port, serve_in_thread
 
 T = TypeVar("T")
@@ -420,6 +422,30 @@ async def test_a_workloads_creation_and_rollouts_are_events(kube: RealCluster, o
     assert (
         rolled["message"] == "Deployment connector-rolled rolls out new pods: a referenced Secret or ConfigMap changed."
     )
+
+
+async def test_reconciles_of_one_connector_at_once_take_turns(kube: RealCluster) -> None:
+    # Its create handler and the initial event of a Secret it uses can reconcile a new Connector at
+    # the same moment: both read "no Deployment yet" and both posted WorkloadCreated, and both
+    # posted the Ready transition from the same old status.
+    await kube.create(secret_in(kube, "twice", KEY="one"))
+    source = {"image": {"ref": "registry.example/conn@sha256:" + "d" * 64}}
+    body = await kube.create(conn(kube, "twice", source, configFrom=[{"secretRef": {"name": "twice"}}]))
+    await load_kube_config()
+    services = Services(kube=Kube(), http=httpx.AsyncClient(), settings=OperatorSettings(namespaces=[kube.namespace]))
+    try:
+        outcomes = await asyncio.gather(*(reconcile(services, body, []) for _ in range(3)), return_exceptions=True)
+    finally:
+        await services.http.aclose()
+        await services.kube.close()
+    assert [type(outcome) for outcome in outcomes] == [RetryLater] * 3  # the workload has no pod here
+    listed = await kube.list("v1", "Event", kube.namespace)
+    # One of each: the later reconciles read the status the first wrote, so Ready did not change again.
+    assert sorted(e["reason"] for e in listed if e["involvedObject"].get("name") == "twice") == [
+        "WorkloadCreated",
+        "WorkloadUnavailable",
+    ]
+    assert len(services.turns) == 0
 
 
 async def test_the_operator_metrics_count_reconciles_discoveries_and_connectors_by_reason(
