@@ -17,7 +17,6 @@ from starlette.types import ASGIApp
 from connector_proxy import __version__
 from connector_proxy.api_key import ApiKeyMiddleware
 from connector_proxy.body_budget import BodyBudget
-from connector_proxy.callers import CallerCheck, CallerMiddleware
 from connector_proxy.commands import ClassCommand, Command, SdkCommand
 from connector_proxy.execution import Runtime
 from connector_proxy.fastpath import FastPath
@@ -39,6 +38,7 @@ from connector_proxy.state import ProxyState
 from connector_proxy.tracing import Tracing
 
 if TYPE_CHECKING:
+    from connector_proxy.callers import CallerCheck
     from connector_proxy.kubernetes.watch import ConnectorWatcher, Objects
 
 logger = logging.getLogger(__name__)
@@ -142,6 +142,8 @@ class ProxyApp(FastAPI):
         if self._api_key is not None:  # it guards the fast path too
             app = ApiKeyMiddleware(app, api_key=self._api_key)
         if self._callers is not None:
+            from connector_proxy.callers import CallerMiddleware
+
             app = CallerMiddleware(app, self._callers)
         if self._metrics_port is not None:
             app = MetricsPort(app, self._metrics_port)
@@ -224,7 +226,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         budget=BodyBudget(settings.max_body_memory_bytes, settings.body_wait_seconds),
         path_prefix=settings.path_prefix,
         metrics_port=settings.metrics_port,
-        callers=CallerCheck(settings.callers_file) if settings.callers_file is not None else None,
+        callers=_caller_check(settings),
         title="spiff-arena connector proxy",
         version=__version__,
         description=DESCRIPTION,
@@ -240,3 +242,13 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
     app.include_router(auth.router)
     install_docs(app)
     return app
+
+
+def _caller_check(settings: Settings) -> CallerCheck | None:
+    """A connector workload's check of its callers. Imported only then: its JOSE library is a tenth
+    of an embedded proxy's start-up."""
+    if settings.callers_file is None:
+        return None
+    from connector_proxy.callers import CallerCheck
+
+    return CallerCheck(settings.callers_file)

@@ -13,7 +13,8 @@ describes the command as ``Send a message.`` and its ``channel`` parameter as
 count too (the class's own win). The field list is parsed by ``docstring_parser``;
 a docstring it cannot parse, or one whose "fields" are really reST roles at the
 start of a line (``:class:`Foo` ...``), gives no parameter descriptions and its
-whole text as the description, as before.
+whole text as the description, as before. ``docstring_parser`` (all its styles' parsers) is
+imported by the first community class read, not by a proxy serving only SDK connectors.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from docstring_parser import DocstringParam
-from docstring_parser.rest import parse as parse_rest
 
 # The reST field names that document a parameter (``:type name:`` is parsed but not used).
 _PARAM_FIELDS = frozenset({"param", "parameter", "arg", "argument", "key", "keyword"})
@@ -58,6 +56,9 @@ def parse_docstring(text: str | None) -> Docstring:
     """Split a cleaned docstring into its prose and its ``:param name: text`` fields."""
     if not text:
         return Docstring()
+    from docstring_parser import DocstringParam
+    from docstring_parser.rest import parse as parse_rest
+
     try:
         parsed = parse_rest(text)
     except Exception:  # a malformed field list: the whole text, no fields

@@ -7,9 +7,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import docstring_parser.rest
 import pytest
 
-from connector_proxy import docstrings
 from connector_proxy.docstrings import Docstring, class_docstring, own_docstring, parse_docstring
 
 
@@ -71,7 +71,7 @@ def test_a_parser_failure_of_any_kind_gives_the_whole_text(monkeypatch: pytest.M
     def broken(text: str) -> Any:
         raise IndexError("parser bug")
 
-    monkeypatch.setattr(docstrings, "parse_rest", broken)
+    monkeypatch.setattr(docstring_parser.rest, "parse", broken)
     assert parse_docstring("Summary.\n\n:param x: y") == Docstring(summary="Summary.\n\n:param x: y")
 
 

@@ -4,6 +4,9 @@
 endpoint with ``authlib.integrations.httpx_client.AsyncOAuth2Client``. Secrets, codes and tokens
 never reach a log record or an error message: failures are reported by class name and the
 provider's RFC 6749 error code only.
+
+authlib is imported by the first flow, not with this module: with its JOSE and key-type modules it
+is a tenth of the start-up of a proxy that may never run a flow.
 """
 
 from __future__ import annotations
@@ -14,11 +17,6 @@ import re
 import warnings
 from typing import Any
 
-import authlib.deprecate  # type: ignore[import-untyped]  # noqa: F401  (registers its warning filter first)
-from authlib.common.security import generate_token  # type: ignore[import-untyped]
-from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
-from authlib.oauth2.client import OAuth2Client  # type: ignore[import-untyped]
-
 from connector_proxy.auths import AuthEntry
 from connector_proxy.execution import Runtime, exception_summary, in_thread
 from connector_proxy.logging_setup import OAUTH_CHANNEL
@@ -26,16 +24,21 @@ from connector_proxy.oauth.clients import OAuthClientConfig, description_client_
 from connector_proxy.oauth.errors import OAuthErrorCode, OAuthFlowError
 from spiff_connector_sdk import AuthSpec
 
-with warnings.catch_warnings():
-    # authlib >= 1.9 prefers the httpx2 package and warns when it falls back to httpx (ours).
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
-
 logger = logging.getLogger(OAUTH_CHANNEL)
 
 TOKEN_TIMEOUT = 15.0
 DESCRIPTION_TIMEOUT = 10.0
 _ERROR_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+def _authlib() -> None:
+    """Import authlib as this module always has: its deprecation filter registered first, and its
+    warning that it falls back to httpx (ours) rather than the httpx2 package silenced."""
+    import authlib.deprecate  # type: ignore[import-untyped]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import authlib.integrations.httpx_client  # type: ignore[import-untyped]  # noqa: F401
 
 
 def safe_error_code(value: object) -> str | None:
@@ -45,6 +48,9 @@ def safe_error_code(value: object) -> str | None:
 
 def new_code_verifier() -> str:
     """A PKCE code verifier (RFC 7636: 43-128 unreserved characters)."""
+    _authlib()
+    from authlib.common.security import generate_token  # type: ignore[import-untyped]
+
     verifier: str = generate_token(64)
     return verifier
 
@@ -83,6 +89,9 @@ async def client_config(entry: AuthEntry, runtime: Runtime) -> OAuthClientConfig
 def authorization_url(client: OAuthClientConfig, *, callback_url: str, state: str, code_verifier: str | None) -> str:
     """Where the browser goes to sign in: the provider's authorization endpoint with client id,
     redirect URI, scope, state and (with PKCE) the S256 code challenge."""
+    _authlib()
+    from authlib.oauth2.client import OAuth2Client  # type: ignore[import-untyped]
+
     oauth = OAuth2Client(
         None,
         client_id=client.client_id,
@@ -104,6 +113,10 @@ async def exchange_code(
 ) -> dict[str, Any]:
     """Redeem ``code`` at the token endpoint; the token set (with ``expires_at`` when the
     provider gives ``expires_in``). Failures are ``oauth_token_exchange_failed`` (502)."""
+    _authlib()
+    from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+
     extra: dict[str, str] = dict(client.token_params)
     if client.pkce and code_verifier:
         extra["code_verifier"] = code_verifier
