@@ -4,7 +4,8 @@ workload is the connector runtime at ``--runtime`` (a plain ``connector-proxy se
 The Connector object is the one the operator would leave Ready for a url-sourced Connector (status
 endpoint + the runtime's own ``GET /v1/commands``); it goes through ``RemoteRegistryBuilder`` and is
 swapped into an app built by ``create_app`` with no embedded connectors, so ``/v1/do`` takes the real
-forwarding path (``RemoteCommand`` over one pooled ``Forwarder``).
+forwarding path (``RemoteCommand`` over one pooled ``Forwarder``). uvicorn serves it with the HTTP
+protocol ``connector-proxy serve`` gives its workers.
 
     python bench/federated_proxy.py --port 8083 --runtime http://127.0.0.1:8080
 """
@@ -28,6 +29,7 @@ from connector_proxy.kubernetes.forwarding import Forwarder
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.loading.embedded import EmbeddedConnectors
 from connector_proxy.registry import Registry
+from connector_proxy.serving.supervisor import worker_class
 from connector_proxy.settings import Settings
 
 
@@ -103,6 +105,7 @@ def main() -> None:
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        http=worker_class(Settings(log_level="WARNING")).CONFIG_KWARGS["http"],
     )
 
 

@@ -20,10 +20,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, startup_timeout: float = 15.0, port: int = 0) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on 127.0.0.1 (``port``, or a free one) in a background thread;
-    yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+def serve_in_thread(app: Any, *, startup_timeout: float = 15.0, port: int = 0, http: Any = "auto") -> Iterator[str]:
+    """Run an ASGI app with uvicorn on 127.0.0.1 (``port``, or a free one) in a background thread,
+    with uvicorn's ``http`` protocol (a name or a class); yield its base URL."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", http=http
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()

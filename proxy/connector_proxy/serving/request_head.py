@@ -6,7 +6,8 @@ Without them a client can hold a connection open forever by sending its headers 
 and closes a connection whose head has not arrived :attr:`BoundedHeadProtocol.head_timeout`
 seconds after the connection or the request began. Bodies are bounded by the proxy itself
 (``CONNECTOR_PROXY_MAX_REQUEST_BYTES``); an idle kept-alive connection by uvicorn's keep-alive
-timeout.
+timeout. Each request's response is written through :class:`HeadWithBody` (head and body in one
+write).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from connector_proxy.serving.one_write import HeadWithBody
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +122,8 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._head_bytes = 0
         super().on_headers_complete()
+        # The cycle just made has not run yet (its task starts at the loop's next iteration).
+        self.cycle.transport = HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
 
 def bounded_head_protocol(max_head_bytes: int, head_timeout: float) -> type[BoundedHeadProtocol]:
