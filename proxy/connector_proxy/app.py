@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,17 @@ def _kubernetes_watcher(settings: Settings, state: ProxyState, refusals: Recheck
     state.watch_state = watcher.state
     state.metrics.follow_watch(watcher.state)
     return watcher
+
+
+# FastAPI's own OpenTelemetry spans, metrics and logs (FastAPI 0.142 and later) are off: the proxy's
+# tracing and metrics are its own (CONNECTOR_PROXY_TRACING, /metrics), and a global provider set by
+# anything else would add a second span to every call. Left on, FastAPI looks up three global
+# providers on every request: 5 us of each one.
+_WITHOUT_FASTAPI_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 class ProxyApp(FastAPI):
@@ -233,6 +245,7 @@ def create_app(settings: Settings | None = None, *, embedded: EmbeddedConnectors
         lifespan=lifespan,
         docs_url=None,  # routers.docs serves both pages with local assets
         redoc_url=None,
+        **_WITHOUT_FASTAPI_TELEMETRY,
     )
     app.state.proxy = state
     app.state.settings = settings
