@@ -1,7 +1,8 @@
-"""Where a ``/v1/do`` call's CPU goes: py-spy samples the embedded proxy's worker under wrk load.
+"""Where a ``/v1/do`` call's CPU goes: py-spy samples a proxy process under wrk load.
 
-py-spy (the ``bench`` extra) records the worker's stacks (``--nonblocking``, 250 Hz) while wrk drives
-``POST /v1/do/http/GetRequestV2`` at 4 connections; each sample is charged to the package of its
+py-spy (the ``bench`` extra) records the process's stacks (``--nonblocking``, 250 Hz) while wrk drives
+``POST /v1/do/http/GetRequestV2`` at 4 connections (to the embedded proxy's worker, or through the
+Kubernetes-mode hop's front proxy); each sample is charged to the package of its
 innermost Python frame (``aiohttp``, ``httpx``, ``uvicorn``, ``connector_proxy``, ...): the share
 of the worker's time each spends itself. Samples with no Python frame are "native or idle".
 """

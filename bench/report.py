@@ -135,7 +135,18 @@ def startup_value(run: Run, key: str, scale: float = 1.0) -> float | None:
 
 
 OWN_SECTIONS = frozenset(
-    {"large_bodies", "observability", "slow_calls", "memory_after_load", "startup", "scale", "gc_pause", "do_profile"}
+    {
+        "large_bodies",
+        "observability",
+        "slow_calls",
+        "memory_after_load",
+        "startup",
+        "startup_profile",
+        "scale",
+        "gc_pause",
+        "do_profile",
+        "hop_profile",
+    }
 )
 PROXY_KEYS = ("liveness", "commands", "commands_gzip", "do", "do_pg", "commands_1000", "commands_1000_gzip")
 
@@ -376,16 +387,7 @@ def results_table(run: Run) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
-        if key in (
-            "large_bodies",
-            "observability",
-            "slow_calls",
-            "memory_after_load",
-            "startup",
-            "scale",
-            "gc_pause",
-            "do_profile",
-        ):
+        if key in OWN_SECTIONS:
             continue
         if "runs" not in scenario:
             lines.append(ready_row(scenario))
@@ -441,21 +443,24 @@ def process_section(run: Run) -> list[str]:
             f"| {during['p99_ms']:.3f} | {during['requests']:,} | {during['errors'] + during['non_2xx']} | — |",
             "",
         ]
-    profile = scenario(run, "do_profile")
-    if profile.get("shares"):
-        lines += [
-            "## Where a /v1/do call's time goes",
-            "",
-            f"py-spy sampled the embedded proxy's worker ({profile['samples']:,} samples at {profile['rate_hz']} Hz) "
-            "while wrk drove `POST /v1/do/http/GetRequestV2` at "
-            f"{run['settings']['connections']} connections; each sample is charged to the package of its innermost "
-            "Python frame (what that package spends itself; `native or idle` has no Python frame).",
-            "",
-            "| package | share of the worker's samples |",
-            "|---|---:|",
-            *(f"| `{name}` | {share:.1%} |" for name, share in profile["shares"] if share >= 0.005),
-            "",
-        ]
+    lines += profile_section(
+        scenario(run, "do_profile"),
+        "Where a /v1/do call's time goes",
+        "the embedded proxy's worker",
+        "`POST /v1/do/http/GetRequestV2`",
+        run,
+    )
+    lines += profile_section(
+        scenario(run, "hop_profile"),
+        "Where the Kubernetes-mode hop's front proxy spends its time",
+        "the front proxy",
+        "`POST /v1/do/http/GetRequestV2` through it to the embedded proxy",
+        run,
+        note=(
+            "The front proxy forwards the request's bytes and the answer's; `native or idle` holds the "
+            "event loop's own work (uvloop, the socket system calls it makes) and its waiting."
+        ),
+    )
     cluster = scenario(run, "scale")
     if "change_ms_median" in cluster:
         lines += [
@@ -495,7 +500,75 @@ def process_section(run: Run) -> list[str]:
             f"| worker RSS after load | {memory / MIB:.0f} MiB |" if memory else "| worker RSS after load | — |",
             "",
         ]
-    return lines
+    return lines + startup_profile_section(scenario(run, "startup_profile"))
+
+
+def profile_section(
+    profile: dict[str, Any], title: str, process: str, load: str, run: Run, note: str = ""
+) -> list[str]:
+    """A py-spy profile: each package's share of the samples (innermost frames)."""
+    if not profile.get("shares"):
+        return []
+    return [
+        f"## {title}",
+        "",
+        f"py-spy sampled {process} ({profile['samples']:,} samples at {profile['rate_hz']} Hz) while wrk drove "
+        f"{load} at {run['settings']['connections']} connections; each sample is charged to the package of its "
+        "innermost Python frame (what that package spends itself; `native or idle` has no Python frame)."
+        + (f" {note}" if note else ""),
+        "",
+        "| package | share of the samples |",
+        "|---|---:|",
+        *(f"| `{name}` | {share:.1%} |" for name, share in profile["shares"] if share >= 0.005),
+        "",
+    ]
+
+
+STARTUP_PACKAGES = 15
+
+
+def startup_profile_section(profile: dict[str, Any]) -> list[str]:
+    """The start-up's phases and its imports' self time by package."""
+    if "import_s" not in profile:
+        return []
+    packages = profile["packages_us"]
+    total_us = sum(us for _, us in packages)
+    shown = packages[:STARTUP_PACKAGES]
+    rest = total_us - sum(us for _, us in shown)
+    return [
+        "## Where start-up goes",
+        "",
+        f"`bench/startup_profile.py`: a fresh `python -X importtime` does what a `serve` worker does before it "
+        f"answers, timing each phase (the median of {profile['repeat']} runs; Python's import timer adds its own "
+        "cost to the imports). The supervisor's fork, the worker's boot and the first request make up the rest of "
+        "the start-up above.",
+        "",
+        "| phase | s |",
+        "|---|---:|",
+        f"| import the server, the app and their libraries ({profile['modules']:,} modules) | "
+        f"{profile['import_s']:.3f} |",
+        f"| build the app (load the bundled connectors, build the registry) | {profile['create_app_s']:.3f} |",
+        f"| the app's start-up (lifespan) | {profile['lifespan_s']:.3f} |",
+        "",
+        "Imports' self time by top-level package, over both phases (the bundled connectors and their libraries "
+        "are imported while the app is built):",
+        "",
+        "| package | ms |",
+        "|---|---:|",
+        *(f"| `{name}` | {us / 1000:.1f} |" for name, us in shown),
+        f"| {len(packages) - len(shown)} other packages | {rest / 1000:.1f} |",
+        f"| all | {total_us / 1000:.1f} |",
+        "",
+        *(
+            [
+                "`make bench` runs from the development environment, which holds the test tools too: there httpx "
+                "imports its command-line client's `rich`, which the image does not install.",
+                "",
+            ]
+            if any(name == "rich" for name, _ in packages)
+            else []
+        ),
+    ]
 
 
 def observability_section(run: Run) -> list[str]:

@@ -33,6 +33,7 @@ import profile_do
 import report
 import scale
 import servers
+import startup_profile
 from servers import Server
 from wrkrun import Measurement, Request, WrkError, run_wrk
 
@@ -49,6 +50,8 @@ SLOW_CONNECTIONS = 200
 STARTUP_REPEAT = 5
 SLOW_LABEL = f"{SLOW_CONNECTIONS} concurrent calls to an upstream answering in {SLOW_UPSTREAM_S * 1000:g} ms"
 PROFILE_LABEL = "where the embedded worker's time goes during /v1/do at 4 connections (py-spy)"
+HOP_PROFILE_LABEL = "where the front proxy's time goes during the Kubernetes-mode hop at 4 connections (py-spy)"
+STARTUP_PROFILE_LABEL = "where an embedded proxy's start-up goes: phases and imports by package"
 GC_LABEL = "a full garbage collection with the 1,000-command proxy loaded (gc.collect(), median of 5)"
 STARTUP_LABEL = "connector-proxy serve start-up (embedded, bundled connectors) and idle memory"
 READY_LABEL = "Connector Ready -> listed by a Kubernetes-mode proxy (API emulator, polled every 1 ms)"
@@ -459,23 +462,46 @@ def measure_slow_calls(by_name: dict[str, Server], args: argparse.Namespace, scr
     }
 
 
+def measure_profile(
+    pid: int, request: Request, label: str, name: str, args: argparse.Namespace, script_dir: Path
+) -> dict[str, Any]:
+    """py-spy on process ``pid`` while wrk sends ``request`` at the throughput connections."""
+    seconds = max(args.duration, 4.0)
+    with ThreadPoolExecutor(1) as pool:
+        load = pool.submit(run_wrk, request, connections=args.connections, seconds=seconds + 2, script_dir=script_dir)
+        time.sleep(1.0)
+        found = profile_do.record(pid, seconds, script_dir / f"{name}.raw")
+        load.result()
+    top = ", ".join(f"{package} {share:.0%}" for package, share in found.get("shares", [])[:6])
+    print(f"  {name}: {found.get('samples', 0)} samples: {top or found.get('error')}", flush=True)
+    return {"label": label, **found}
+
+
 def measure_do_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
-    """py-spy on the embedded worker while wrk drives /v1/do at the throughput connections."""
+    """The embedded worker during /v1/do."""
     embedded, upstream = by_name["embedded"], by_name["upstream"]
     body = json.dumps({"url": upstream.base_url + UPSTREAM_PATH})
     request = Request(f"{embedded.base_url}/v1/do/{GET_COMMAND}", "POST", body)
     workers = process_costs.worker_pids(embedded.process.pid)
     if not workers:
         return {"label": PROFILE_LABEL, "error": "no worker process found"}
-    seconds = max(args.duration, 4.0)
-    with ThreadPoolExecutor(1) as pool:
-        load = pool.submit(run_wrk, request, connections=args.connections, seconds=seconds + 2, script_dir=script_dir)
-        time.sleep(1.0)
-        found = profile_do.record(workers[0], seconds, script_dir / "do-profile.raw")
-        load.result()
-    top = ", ".join(f"{name} {share:.0%}" for name, share in found.get("shares", [])[:6])
-    print(f"  do profile: {found.get('samples', 0)} samples: {top or found.get('error')}", flush=True)
-    return {"label": PROFILE_LABEL, **found}
+    return measure_profile(workers[0], request, PROFILE_LABEL, "do-profile", args, script_dir)
+
+
+def measure_hop_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
+    """The front proxy (one process) during the Kubernetes-mode hop to the embedded proxy."""
+    front, upstream = by_name["federated"], by_name["upstream"]
+    body = json.dumps({"url": upstream.base_url + UPSTREAM_PATH})
+    request = Request(f"{front.base_url}/v1/do/{GET_COMMAND}", "POST", body)
+    return measure_profile(front.process.pid, request, HOP_PROFILE_LABEL, "hop-profile", args, script_dir)
+
+
+def measure_startup_profile(args: argparse.Namespace) -> dict[str, Any]:
+    result = startup_profile.measure(servers.clean_environment(env_pairs(args.proxy_env)))
+    if "error" not in result:
+        top = ", ".join(f"{name} {us / 1000:.0f} ms" for name, us in result["packages_us"][:5])
+        print(f"  startup profile: imports {result['import_s']:.3f} s ({top}); app {result['create_app_s']:.3f} s")
+    return {"label": STARTUP_PROFILE_LABEL, **result}
 
 
 def worker_rss_after_load(server: Server) -> int | None:
@@ -600,6 +626,7 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         results = {t.key: measure_target(t, args, work_dir, probe) for t in build_targets(by_name, pg_dsn)}
         results["slow_calls"] = measure_slow_calls(by_name, args, work_dir)
         results["do_profile"] = measure_do_profile(by_name, args, work_dir)
+        results["hop_profile"] = measure_hop_profile(by_name, args, work_dir)
         results["memory_after_load"] = {
             "label": "worker RSS after every scenario above",
             "embedded_worker_rss_bytes": worker_rss_after_load(by_name["embedded"]),
@@ -608,6 +635,7 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     results["observability"] = {"label": "observability per /v1/do call (in process)",
                                 "per_call_us": observability.measure()}  # fmt: skip
     results["startup"] = measure_startup(args, work_dir)  # alone: start-up time is CPU-bound
+    results["startup_profile"] = measure_startup_profile(args)
     results["gc_pause"] = measure_gc_pause()
     print("  scale: 500 Connectors, one changing at a time ...", flush=True)
     results["scale"] = {"label": "Kubernetes mode, 500 Connectors x 20 commands (in process)", **scale.measure()}
