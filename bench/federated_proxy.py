@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
+import serve_like
 from fastapi import FastAPI
 
 from connector_proxy.app import create_app
@@ -29,7 +29,6 @@ from connector_proxy.kubernetes.forwarding import Forwarder
 from connector_proxy.kubernetes.registry import RemoteRegistryBuilder
 from connector_proxy.loading.embedded import EmbeddedConnectors
 from connector_proxy.registry import Registry
-from connector_proxy.serving.supervisor import worker_class
 from connector_proxy.settings import Settings
 
 
@@ -97,16 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     app = build_app(args.runtime.rstrip("/"), args.host, args.port, args.runtime_timeout)
     freeze_startup_objects()  # as serve's worker does once its app has started
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        http=worker_class(Settings(log_level="WARNING")).CONFIG_KWARGS["http"],
-    )
+    serve_like.run(app, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ OWN_SECTIONS = frozenset(
         "gc_pause",
         "do_profile",
         "hop_profile",
+        "catalog_profile",
     }
 )
 PROXY_KEYS = ("liveness", "commands", "commands_gzip", "do", "do_pg", "commands_1000", "commands_1000_gzip")
@@ -461,6 +462,14 @@ def process_section(run: Run) -> list[str]:
             "event loop's own work (uvloop, the socket system calls it makes) and its waiting."
         ),
     )
+    lines += profile_section(
+        scenario(run, "catalog_profile"),
+        "Where serving 10,000 commands goes (Kubernetes mode, gzip)",
+        "the 500-Connector proxy",
+        "`GET /v1/commands` with `Accept-Encoding: gzip, deflate`",
+        run,
+        note=catalog_note(run),
+    )
     cluster = scenario(run, "scale")
     if "change_ms_median" in cluster:
         lines += [
@@ -522,6 +531,15 @@ def profile_section(
         *(f"| `{name}` | {share:.1%} |" for name, share in profile["shares"] if share >= 0.005),
         "",
     ]
+
+
+def catalog_note(run: Run) -> str:
+    """How much more the 10,000-command gzip catalog sends than the bundled one, from this run."""
+    large, bundled = (
+        scenario(run, key).get("check", {}).get("bytes") for key in ("commands_10000_gzip", "commands_gzip")
+    )
+    text = "The catalog is served as prebuilt gzip bytes, so what is left is sending them"
+    return f"{text}: {large / bundled:.0f} times the bundled catalog's gzip body." if large and bundled else f"{text}."
 
 
 STARTUP_PACKAGES = 15

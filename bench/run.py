@@ -51,6 +51,9 @@ STARTUP_REPEAT = 5
 SLOW_LABEL = f"{SLOW_CONNECTIONS} concurrent calls to an upstream answering in {SLOW_UPSTREAM_S * 1000:g} ms"
 PROFILE_LABEL = "where the embedded worker's time goes during /v1/do at 4 connections (py-spy)"
 HOP_PROFILE_LABEL = "where the front proxy's time goes during the Kubernetes-mode hop at 4 connections (py-spy)"
+CATALOG_PROFILE_LABEL = (
+    "where a Kubernetes-mode proxy's time goes serving 10,000 commands, gzip, at 4 connections (py-spy)"
+)
 STARTUP_PROFILE_LABEL = "where an embedded proxy's start-up goes: phases and imports by package"
 GC_LABEL = "a full garbage collection with the 1,000-command proxy loaded (gc.collect(), median of 5)"
 STARTUP_LABEL = "connector-proxy serve start-up (embedded, bundled connectors) and idle memory"
@@ -496,6 +499,13 @@ def measure_hop_profile(by_name: dict[str, Server], args: argparse.Namespace, sc
     return measure_profile(front.process.pid, request, HOP_PROFILE_LABEL, "hop-profile", args, script_dir)
 
 
+def measure_catalog_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
+    """The 500-Connector proxy (one process) serving its 10,000-command catalog gzip-encoded."""
+    cluster = by_name["scale"]
+    request = Request(f"{cluster.base_url}/v1/commands", headers=GZIP_HEADERS)
+    return measure_profile(cluster.process.pid, request, CATALOG_PROFILE_LABEL, "catalog-profile", args, script_dir)
+
+
 def measure_startup_profile(args: argparse.Namespace) -> dict[str, Any]:
     result = startup_profile.measure(servers.clean_environment(env_pairs(args.proxy_env)))
     if "error" not in result:
@@ -627,6 +637,7 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         results["slow_calls"] = measure_slow_calls(by_name, args, work_dir)
         results["do_profile"] = measure_do_profile(by_name, args, work_dir)
         results["hop_profile"] = measure_hop_profile(by_name, args, work_dir)
+        results["catalog_profile"] = measure_catalog_profile(by_name, args, work_dir)
         results["memory_after_load"] = {
             "label": "worker RSS after every scenario above",
             "embedded_worker_rss_bytes": worker_rss_after_load(by_name["embedded"]),

@@ -149,7 +149,7 @@ def _pair_for(index: int, generation: int) -> Any:
 
 
 def serve(host: str, port: int) -> None:
-    import uvicorn
+    import serve_like
 
     from connector_proxy.app import create_app
     from connector_proxy.event_loop import freeze_startup_objects
@@ -166,7 +166,7 @@ def serve(host: str, port: int) -> None:
     app = create_app(settings, embedded=EmbeddedConnectors(registry=Registry.empty(), connectors=()))
     app.state.proxy.swap(registry)
     freeze_startup_objects()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    serve_like.run(app, host, port)
 
 
 def main() -> int:

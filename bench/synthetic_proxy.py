@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-import uvicorn
+import serve_like
 
 from connector_proxy.app import create_app
 from connector_proxy.event_loop import freeze_startup_objects
@@ -113,7 +113,7 @@ def main() -> None:
     app = create_app(settings, embedded=embedded)
     if args.gc_freeze:
         freeze_startup_objects()  # the registry and the app are built: what serve's worker freezes
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    serve_like.run(app, args.host, args.port)
 
 
 if __name__ == "__main__":
