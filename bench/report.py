@@ -457,10 +457,7 @@ def process_section(run: Run) -> list[str]:
         "the front proxy",
         "`POST /v1/do/http/GetRequestV2` through it to the embedded proxy",
         run,
-        note=(
-            "The front proxy forwards the request's bytes and the answer's; `native or idle` holds the "
-            "event loop's own work (uvloop, the socket system calls it makes) and its waiting."
-        ),
+        note="The front proxy forwards the request's bytes to the runtime and the answer's back.",
     )
     lines += profile_section(
         scenario(run, "catalog_profile"),
@@ -522,9 +519,10 @@ def profile_section(
         f"## {title}",
         "",
         f"py-spy sampled {process} ({profile['samples']:,} samples at {profile['rate_hz']} Hz) while wrk drove "
-        f"{load} at {run['settings']['connections']} connections; each sample is charged to the package of its "
-        "innermost Python frame (what that package spends itself; `native or idle` has no Python frame)."
-        + (f" {note}" if note else ""),
+        f"{load} at {run['settings']['connections']} connections, native frames included. A sample whose innermost "
+        "frame is in libc is a system call (socket writes and reads, epoll) and is charged to libc; any other to the "
+        "package of its innermost Python frame, the native code it called included (the event loop's own work, "
+        "uvloop's, to `asyncio`)." + (f" {note}" if note else ""),
         "",
         "| package | share of the samples |",
         "|---|---:|",
