@@ -1,8 +1,9 @@
 """Where a ``/v1/do`` call's CPU goes: py-spy samples a proxy process under wrk load.
 
-py-spy (the ``bench`` extra) records the process's stacks, native frames included (``--native
---nonblocking``, 250 Hz), while wrk drives ``POST /v1/do/http/GetRequestV2`` at 4 connections (to the
-embedded proxy's worker, or through the Kubernetes-mode hop's front proxy) or the 10,000-command
+py-spy (the ``bench`` extra) records the process's stacks, native frames included (``--native``,
+250 Hz; it pauses the process for each sample, so the profile run is none of the measured rows),
+while wrk drives ``POST /v1/do/http/GetRequestV2`` at 4 connections (to the embedded proxy's worker,
+or through the Kubernetes-mode hop's front proxy) or ``GET /v1/commands`` of the 10,000-command
 catalog. A sample whose innermost frame is in libc is a system call (a socket write or read, epoll)
 and is charged to libc: the kernel's work for whichever code asked. Any other sample is charged to
 the package of its innermost Python frame (``aiohttp``, ``uvicorn``, ``connector_proxy``, ...), the
@@ -69,7 +70,7 @@ def record(pid: int, seconds: float, out: Path) -> dict[str, Any]:
     if binary is None:
         return {"error": "py-spy is not installed (make bench installs the bench extra)"}
     command = [str(binary), "record", "-p", str(pid), "-d", f"{seconds:g}", "-r", str(RATE_HZ), "-f", "raw"]
-    command += ["-o", str(out), "--nonblocking", "--native"]
+    command += ["-o", str(out), "--native"]  # native frames need the process paused per sample
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if not out.exists():
         return {"error": f"py-spy exited {done.returncode}: {(done.stderr or done.stdout).strip()[-500:]}"}

@@ -513,6 +513,8 @@ def profile_section(
     profile: dict[str, Any], title: str, process: str, load: str, run: Run, note: str = ""
 ) -> list[str]:
     """A py-spy profile: each package's share of the samples (innermost frames)."""
+    if "error" in profile:
+        return [f"## {title}", "", f"Not measured: {profile['error']}", ""]
     if not profile.get("shares"):
         return []
     return [

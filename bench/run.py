@@ -692,7 +692,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path, raw_path = write_results(run, args.out_dir)
     print(f"\n{report.ratios_text(run)}\nwrote {md_path} and {raw_path} in {run['elapsed_s']} s")
     failed = 0
-    for key in ("ready_to_listed", "large_bodies"):
+    for key in ("ready_to_listed", "large_bodies", "do_profile", "hop_profile", "catalog_profile", "startup_profile"):
         scenario = run["scenarios"].get(key, {})
         if "error" in scenario:
             print(f"{key} failed: {scenario['error']}", file=sys.stderr)
