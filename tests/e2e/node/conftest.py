@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from chart.helm import CHART, HELM_4, helm_for
 from controlplane import ControlPlane, default_bin_dir
@@ -84,12 +85,22 @@ def release(node: Node, control_plane: ControlPlane, kubectl: Kubectl) -> Iterat
         for deployment in (PROXY, f"{PROXY}-operator"):
             rollout(kubectl, NAMESPACE, deployment)
         ip = kubectl("get", "service", PROXY, "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
+        # Ready pods are not yet a reachable Service: kube-proxy programs the new endpoints a moment later
+        # (until then a connection to the ClusterIP is refused).
+        wait(lambda: _answers(f"http://{ip}:7004/v1/liveness"), within=60, what="the proxy Service answering")
         secret = f"{PROXY}-keys"
         raw = kubectl("get", "secret", secret, "-n", NAMESPACE, "-o", "jsonpath={.data.api-key}").stdout
         yield Release(NAMESPACE, f"http://{ip}:7004", base64.b64decode(raw).decode())
     finally:
         helm.run("uninstall", RELEASE, *base, "--wait", "--timeout", "120s", check=False)
         kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=120s", check=False)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def wait(probe: Callable[[], object], *, within: float, every: float = 0.5, what: str = "") -> None:

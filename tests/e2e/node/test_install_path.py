@@ -48,8 +48,12 @@ def _headers(release: Release) -> dict[str, str]:
 
 
 def _listed(release: Release) -> set[str]:
-    with httpx.Client(timeout=10) as client:
-        answer = client.get(f"{release.proxy_url}/v1/commands", headers=_headers(release))
+    """The commands the proxy Service lists; none while it cannot be reached (endpoints changing)."""
+    try:
+        with httpx.Client(timeout=10) as client:
+            answer = client.get(f"{release.proxy_url}/v1/commands", headers=_headers(release))
+    except httpx.TransportError:
+        return set()
     return {c["id"] for c in answer.json()} if answer.status_code == 200 else set()
 
 
