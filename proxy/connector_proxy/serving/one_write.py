@@ -1,9 +1,9 @@
 """A response's head and the body that follows it in one write, not two.
 
 uvicorn writes a response's status line and headers, then its body, each with its own
-``transport.write``: two ``send`` system calls, two TCP segments. On a loopback or a pod network the
-kernel's work per segment is a large part of a small call's CPU (a profile of the Kubernetes-mode
-front proxy under load put the head's write alone at a fifth of its busy time). :class:`HeadWithBody`
+``transport.write``: two ``send`` system calls, two TCP segments. Under load the kernel often merges
+the two anyway; at one connection it does not, and one write saved 20-60 us of CPU per ``/v1/do``
+call in A/B runs. :class:`HeadWithBody`
 stands between one request's cycle and the connection's transport: it keeps the head back and sends
 it with the first body write, which the app makes in the same step of the event loop when the
 response is at hand. A head whose body does not come in that step (a streamed response still
