@@ -480,11 +480,17 @@ def measure_profile(
     return {"label": label, **found}
 
 
+def get_to_upstream(proxy: Server, upstream: Server) -> Request:
+    """``POST /v1/do/http/GetRequestV2`` of ``proxy`` to the bench upstream (the /v1/do rows' request)."""
+    return Request(
+        f"{proxy.base_url}/v1/do/{GET_COMMAND}", "POST", json.dumps({"url": upstream.base_url + UPSTREAM_PATH})
+    )
+
+
 def measure_do_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
     """The embedded worker during /v1/do."""
-    embedded, upstream = by_name["embedded"], by_name["upstream"]
-    body = json.dumps({"url": upstream.base_url + UPSTREAM_PATH})
-    request = Request(f"{embedded.base_url}/v1/do/{GET_COMMAND}", "POST", body)
+    embedded = by_name["embedded"]
+    request = get_to_upstream(embedded, by_name["upstream"])
     workers = process_costs.worker_pids(embedded.process.pid)
     if not workers:
         return {"label": PROFILE_LABEL, "error": "no worker process found"}
@@ -493,9 +499,8 @@ def measure_do_profile(by_name: dict[str, Server], args: argparse.Namespace, scr
 
 def measure_hop_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
     """The front proxy (one process) during the Kubernetes-mode hop to the embedded proxy."""
-    front, upstream = by_name["federated"], by_name["upstream"]
-    body = json.dumps({"url": upstream.base_url + UPSTREAM_PATH})
-    request = Request(f"{front.base_url}/v1/do/{GET_COMMAND}", "POST", body)
+    front = by_name["federated"]
+    request = get_to_upstream(front, by_name["upstream"])
     return measure_profile(front.process.pid, request, HOP_PROFILE_LABEL, "hop-profile", args, script_dir)
 
 
