@@ -8,11 +8,13 @@
   the other servers held a server back. A loop lag well beyond the idle loop's comes with it.
 - Memory: a process's resident set (``VmRSS``).
 - Event loop lag: the proxy's ``connector_proxy_event_loop_lag_seconds`` histogram read before and
-  after a run; the run's largest lag is at most the smallest bucket bound holding every sample taken
-  meanwhile (a task due every 50 ms; a pause shorter than that between two samples is still seen, as
-  the next sample's lateness). The scrape that opens the window runs on the same loop, so its own
-  time is in the window too (about 1 ms; it was 11 ms while reading the frozen-object gauge walked
-  every frozen object, which is how the bound read 25 ms in rows whose requests never waited 5 ms).
+  after a run (and ``connector_proxy_event_loop_own_lag_seconds``, the same samples less the loop
+  thread's waits for a CPU: the pauses the server caused itself); the run's largest lag is at most
+  the smallest bucket bound holding every sample taken meanwhile (a task due every 50 ms; a pause
+  shorter than that between two samples is still seen, as the next sample's lateness). The scrape
+  that opens the window runs on the same loop, so its own time is in the window too (about 1 ms; it
+  was 11 ms while reading the frozen-object gauge walked every frozen object, which is how the bound
+  read 25 ms in rows whose requests never waited 5 ms).
 - Start-up: from spawning ``connector-proxy serve`` to its first ``200`` on ``/v1/liveness``.
 """
 
@@ -29,7 +31,9 @@ from pathlib import Path
 import servers
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-LAG_BUCKET = re.compile(r'^connector_proxy_event_loop_lag_seconds_bucket\{le="([^"]+)"\} ([0-9.e+]+)$', re.MULTILINE)
+LAG = "connector_proxy_event_loop_lag_seconds"
+OWN_LAG = "connector_proxy_event_loop_own_lag_seconds"  # the lag less the loop thread's waits for a CPU
+_BUCKET = r'^{}_bucket\{{le="([^"]+)"\}} ([0-9.e+]+)$'
 STARTUP_POLL_S = 0.005
 
 
@@ -95,16 +99,23 @@ def _parent(pid: int) -> int | None:
         return None
 
 
-def lag_buckets(base_url: str) -> dict[float, float] | None:
-    """The loop-lag histogram's cumulative buckets (upper bound -> count), or None without one."""
+def lag_histograms(base_url: str) -> dict[str, dict[float, float]]:
+    """The cumulative buckets (upper bound -> count) of the loop-lag histograms (:data:`LAG`,
+    :data:`OWN_LAG`) a server's ``/metrics`` has, read in one scrape (none: an empty dict)."""
     try:
         status, body = servers.get(f"{base_url}/metrics", timeout=5.0)
     except OSError:
-        return None
+        return {}
     if status != 200:
-        return None
-    found = {float(bound): float(count) for bound, count in LAG_BUCKET.findall(body.decode())}
-    return found or None
+        return {}
+    text = body.decode()
+    found: dict[str, dict[float, float]] = {}
+    for metric in (LAG, OWN_LAG):
+        pattern = re.compile(_BUCKET.format(re.escape(metric)), re.MULTILINE)
+        buckets = {float(bound): float(count) for bound, count in pattern.findall(text)}
+        if buckets:
+            found[metric] = buckets
+    return found
 
 
 def largest_lag_bound(before: Mapping[float, float] | None, after: Mapping[float, float] | None) -> float | None:
@@ -115,6 +126,17 @@ def largest_lag_bound(before: Mapping[float, float] | None, after: Mapping[float
     if total <= 0:
         return None
     return min(bound for bound in after if after[bound] - before.get(bound, 0.0) >= total)
+
+
+def share_late(before: Mapping[float, float] | None, after: Mapping[float, float] | None, bound: float) -> float | None:
+    """The share of the lag samples taken between two readings that were more than ``bound`` seconds
+    late (``bound`` must be one of the histogram's bucket bounds), None without samples."""
+    if not before or not after or bound not in after:
+        return None
+    total = after[math.inf] - before[math.inf]
+    if total <= 0:
+        return None
+    return (total - (after[bound] - before.get(bound, 0.0))) / total
 
 
 def measure_startup(

@@ -129,6 +129,12 @@ def slow_catalog_p99(run: Run) -> float | None:
     return float(during["p99_ms"]) if during else None
 
 
+def slow_value(run: Run, part: str, key: str, scale: float = 1.0) -> float | None:
+    """``key`` of the slow-call scenario's ``part`` run (lag bounds in ms with ``scale`` 1000)."""
+    value = lag_bound(scenario(run, "slow_calls").get(part, {}).get(key))
+    return value * scale if value is not None else None
+
+
 def startup_value(run: Run, key: str, scale: float = 1.0) -> float | None:
     value = scenario(run, "startup").get(key)
     return float(value) / scale if value is not None else None
@@ -139,6 +145,7 @@ OWN_SECTIONS = frozenset(
         "large_bodies",
         "observability",
         "slow_calls",
+        "slow_profile",
         "memory_after_load",
         "startup",
         "startup_profile",
@@ -272,8 +279,38 @@ RATIOS = (
     ),
     Ratio("/v1/commands p99 while those 200 calls run (1 connection)", slow_catalog_p99, "ms", "≤ 10 ms"),
     Ratio(
+        "largest event loop lag of the proxy meanwhile (bound)",
+        lambda r: slow_value(r, "proxied", "loop_lag_max_bound_s", 1000),
+        "ms",
+        "≤ 10 ms",
+    ),
+    Ratio(
+        "the same less the worker's waits for a CPU: its own pauses (bound)",
+        lambda r: slow_value(r, "proxied", "own_loop_lag_max_bound_s", 1000),
+        "ms",
+        "≤ 10 ms",
+    ),
+    Ratio(
+        "the idle loop beside it over the same run: the machine's own share (bound)",
+        lambda r: slow_value(r, "proxied", "idle_loop_lag_max_bound_s", 1000),
+        "ms",
+        "—",
+    ),
+    Ratio(
+        "200 slow calls through /v1/do, no catalog requests: server CPU per call",
+        lambda r: slow_value(r, "alone", "cpu_ms_per_call"),
+        "ms",
+        "—",
+    ),
+    Ratio(
         "largest event loop lag over the embedded and 1,000-command proxies' runs (bound)",
         lambda r: largest_lag_ms(r, *PROXY_KEYS),
+        "ms",
+        "≤ 10 ms",
+    ),
+    Ratio(
+        "the same less the proxies' waits for a CPU: their own pauses (bound)",
+        lambda r: largest_lag_ms(r, *PROXY_KEYS, field="own_loop_lag_max_bound_s"),
         "ms",
         "≤ 10 ms",
     ),
@@ -372,20 +409,21 @@ def ready_row(scenario: dict[str, Any]) -> str:
     """Ready -> listed: p50/p90/max are the median, p90 and maximum over the Connectors; requests is how many
     were timed; errors are the ones not listed in time; bytes is the catalog's size at the end."""
     if "error" in scenario:
-        return f"| {scenario['label']} | — | — | failed | — | — | — | — | — | — | — | — |"
+        return f"| {scenario['label']} | — | — | failed | — | — | — | — | — | — | — | — | — |"
     summary = scenario["summary_ms"]
     return (
         f"| {scenario['label']} | — | — | {fmt_ms(summary['median'])} | {fmt_ms(summary['p90'])} | — "
         f"| {fmt_ms(summary['max'])} | {scenario['count']:,} | {scenario['timeouts']} "
-        f"| {scenario['catalog_bytes_at_end']:,} | — | — |"
+        f"| {scenario['catalog_bytes_at_end']:,} | — | — | — |"
     )
 
 
 def results_table(run: Run) -> list[str]:
     lines = [
         "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors + non-2xx "
-        "| response bytes | server CPU ms/call | waiting for a CPU ms/s | loop lag max | idle loop's lag max |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| response bytes | server CPU ms/call | waiting for a CPU ms/s | loop lag max | own loop lag max "
+        "| idle loop's lag max |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
         if key in OWN_SECTIONS:
@@ -400,7 +438,7 @@ def results_table(run: Run) -> list[str]:
                 f"| {fmt_ms(result.get('p90_ms'))} | {result['p99_ms']:.3f} | {fmt_ms(result.get('max_ms'))} "
                 f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} "
                 f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_wait(result.get('cpu_wait_ms_per_s'))} "
-                f"| {fmt_lag(result.get('loop_lag_max_bound_s'))} "
+                f"| {fmt_lag(result.get('loop_lag_max_bound_s'))} | {fmt_lag(result.get('own_loop_lag_max_bound_s'))} "
                 f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} |"
             )
     return lines
@@ -417,33 +455,75 @@ def fmt_lag(value: Any) -> str:
     return "> 2.5 s" if bound == float("inf") else f"≤ {bound * 1000:g} ms"
 
 
+def slow_row(name: str, result: dict[str, Any]) -> str:
+    problems = result["errors"] + result["non_2xx"]
+    return (
+        f"| {name} | {result['requests_per_s']:,.0f} | {result['p50_ms']:.3f} | {result['p99_ms']:.3f} "
+        f"| {fmt_ms(result.get('max_ms'))} | {result['requests']:,} | {problems} "
+        f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_wait(result.get('cpu_wait_ms_per_s'))} "
+        f"| {fmt_lag(result.get('loop_lag_max_bound_s'))} | {fmt_share(result.get('loop_lag_share_late'))} "
+        f"| {fmt_lag(result.get('own_loop_lag_max_bound_s'))} | {fmt_share(result.get('own_loop_lag_share_late'))} "
+        f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} | {fmt_share(result.get('idle_loop_lag_share_late'))} |"
+    )
+
+
+def fmt_share(value: Any) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def slow_section(slow: dict[str, Any]) -> list[str]:
+    """The concurrency scenario: direct, through /v1/do alone, and with the catalog requests meanwhile."""
+    lines = [
+        f"## {slow['label']}",
+        "",
+        "wrk with 200 connections to an upstream that answers every request 500 ms after it arrived: directly; "
+        "through `POST /v1/do/http/GetRequestV2` of the embedded proxy (one worker, the HTTP connector's default "
+        "pool limits); then through it again while a second wrk keeps one connection on `GET /v1/commands` of the "
+        "same proxy. The 200 connections start together and the upstream keeps them in step, so the proxy gets "
+        "their answers in bursts: each burst is that many calls' work on one event loop, and a catalog request "
+        "that arrives during one waits for it.",
+        "",
+        "Server columns, over each run: **CPU ms/call** is the proxy's CPU per `/v1/do` call (in the last run, "
+        "the catalog requests' CPU is in it too); **CPU wait** the time its threads were runnable but not running, "
+        "in ms per s; **loop lag** the largest lateness of the worker's 50 ms lag task (a bucket bound) and **late** "
+        "the share of its samples more than 10 ms late; **own** the same samples less the time the worker's thread "
+        "waited for a CPU since the task went to sleep (`connector_proxy_event_loop_own_lag_seconds`): the pauses "
+        "the worker caused itself; **idle loop** the same for the idle probe loop "
+        "(`bench/lag_probe.py`) over the same run: the machine's own share. wrk 4.1 adds synthetic samples to "
+        "the latencies after a stall, so one pause on the single catalog connection weighs on its p99 as "
+        "many requests would.",
+        "",
+        "| run | req/s | p50 ms | p99 ms | max ms | requests | errors + non-2xx | server CPU ms/call "
+        "| CPU wait ms/s | loop lag | late | own loop lag | own late | idle loop lag | idle late |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        slow_row("direct", slow["direct"]),
+    ]
+    if "alone" in slow:
+        lines.append(slow_row("through /v1/do", slow["alone"]))
+    lines += [
+        slow_row("through /v1/do, catalog requests meanwhile", slow["proxied"]),
+        slow_row("GET /v1/commands meanwhile (1 conn)", slow["catalog_during"]),
+        "",
+    ]
+    return lines
+
+
 def process_section(run: Run) -> list[str]:
     """The concurrency scenario, start-up and memory."""
     slow, startup = scenario(run, "slow_calls"), scenario(run, "startup")
     memory = scenario(run, "memory_after_load").get("embedded_worker_rss_bytes")
     lines: list[str] = []
     if "proxied" in slow:
-        direct, proxied, during = slow["direct"], slow["proxied"], slow["catalog_during"]
-        lines += [
-            f"## {slow['label']}",
-            "",
-            "wrk with 200 connections to an upstream that answers every request 500 ms after it arrived: directly, "
-            "then through `POST /v1/do/http/GetRequestV2` of the embedded proxy (one worker, the HTTP connector's "
-            "default pool limits); during the second, one connection on `GET /v1/commands` of the same proxy.",
-            "",
-            "The proxy's CPU per call of the second run counts the catalog requests it answered meanwhile too.",
-            "",
-            "| run | req/s | p50 ms | p99 ms | requests | errors + non-2xx | server CPU ms/call |",
-            "|---|---:|---:|---:|---:|---:|---:|",
-            f"| direct | {direct['requests_per_s']:,.0f} | {direct['p50_ms']:.3f} | {direct['p99_ms']:.3f} "
-            f"| {direct['requests']:,} | {direct['errors'] + direct['non_2xx']} | — |",
-            f"| through /v1/do | {proxied['requests_per_s']:,.0f} | {proxied['p50_ms']:.3f} | {proxied['p99_ms']:.3f} "
-            f"| {proxied['requests']:,} | {proxied['errors'] + proxied['non_2xx']} "
-            f"| {fmt_ms(proxied.get('cpu_ms_per_call'))} |",
-            f"| GET /v1/commands meanwhile (1 conn) | {during['requests_per_s']:,.0f} | {during['p50_ms']:.3f} "
-            f"| {during['p99_ms']:.3f} | {during['requests']:,} | {during['errors'] + during['non_2xx']} | — |",
-            "",
-        ]
+        lines += slow_section(slow)
+    lines += profile_section(
+        scenario(run, "slow_profile"),
+        "Where the worker's time goes during the 200 slow calls and the catalog requests",
+        "the embedded proxy's worker",
+        "`POST /v1/do/http/GetRequestV2` to the 500 ms upstream at 200 connections and `GET /v1/commands` at one, "
+        "in a run of their own after the measured ones",
+        run,
+        connections="",
+    )
     lines += profile_section(
         scenario(run, "do_profile"),
         "Where a /v1/do call's time goes",
@@ -510,9 +590,18 @@ def process_section(run: Run) -> list[str]:
 
 
 def profile_section(
-    profile: dict[str, Any], title: str, process: str, load: str, run: Run, note: str = ""
+    profile: dict[str, Any],
+    title: str,
+    process: str,
+    load: str,
+    run: Run,
+    note: str = "",
+    connections: str | None = None,
 ) -> list[str]:
-    """A py-spy profile: each package's share of the samples (innermost frames)."""
+    """A py-spy profile: each package's share of the samples (innermost frames); ``connections``: how
+    the load's connections are said ("" when ``load`` says it), by default the run's throughput count."""
+    if connections is None:
+        connections = f" at {run['settings']['connections']} connections"
     if "error" in profile:
         return [f"## {title}", "", f"Not measured: {profile['error']}", ""]
     if not profile.get("shares"):
@@ -521,7 +610,7 @@ def profile_section(
         f"## {title}",
         "",
         f"py-spy sampled {process} ({profile['samples']:,} samples at {profile['rate_hz']} Hz) while wrk drove "
-        f"{load} at {run['settings']['connections']} connections, native frames included. A sample whose innermost "
+        f"{load}{connections}, native frames included. A sample whose innermost "
         "frame is in libc is a system call (socket writes and reads, epoll) and is charged to libc; any other to the "
         "package of its innermost Python frame, the native code it called included (the event loop's own work, "
         "uvloop's, to `asyncio`)." + (f" {note}" if note else ""),

@@ -51,6 +51,9 @@ STARTUP_REPEAT = 5
 SLOW_LABEL = f"{SLOW_CONNECTIONS} concurrent calls to an upstream answering in {SLOW_UPSTREAM_S * 1000:g} ms"
 PROFILE_LABEL = "where the embedded worker's time goes during /v1/do at 4 connections (py-spy)"
 HOP_PROFILE_LABEL = "where the front proxy's time goes during the Kubernetes-mode hop at 4 connections (py-spy)"
+SLOW_PROFILE_LABEL = (
+    f"where the embedded worker's time goes during {SLOW_CONNECTIONS} slow calls and the catalog requests (py-spy)"
+)
 CATALOG_PROFILE_LABEL = (
     "where a Kubernetes-mode proxy's time goes serving 10,000 commands, gzip, at 4 connections (py-spy)"
 )
@@ -386,6 +389,49 @@ def build_targets(by_name: dict[str, Server], pg_dsn: str) -> list[Target]:
     ]
 
 
+LATE_S = 0.01  # the loop-lag target: a sample later than this is a pause over it
+
+
+class Window:
+    """What ``server`` (its process tree) and the idle ``probe`` loop did between opening the window and
+    :meth:`close`: CPU per call, time spent waiting for a CPU, and for each loop-lag histogram the
+    largest lag and the share of samples over 10 ms, for each of them that is given."""
+
+    LAGS = ((process_costs.LAG, "loop_lag"), (process_costs.OWN_LAG, "own_loop_lag"))
+
+    def __init__(self, server: Server | None, probe: Server | None) -> None:
+        self.server, self.probe = server, probe
+        self.lag = process_costs.lag_histograms(server.base_url) if server is not None else {}
+        self.idle = process_costs.lag_histograms(probe.base_url) if probe is not None else {}
+        self.cpu = process_costs.cpu_seconds(server.process.pid) if server is not None else None
+        self.wait = process_costs.runqueue_wait_seconds(server.process.pid) if server is not None else None
+
+    @classmethod
+    def lags(
+        cls, before: dict[str, dict[float, float]], after: dict[str, dict[float, float]], prefix: str
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for metric, name in cls.LAGS:
+            bound = process_costs.largest_lag_bound(before.get(metric), after.get(metric))
+            found[f"{prefix}{name}_max_bound_s"] = "inf" if bound == float("inf") else bound
+            found[f"{prefix}{name}_share_late"] = process_costs.share_late(
+                before.get(metric), after.get(metric), LATE_S
+            )
+        return found
+
+    def close(self, requests: int, seconds: float) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if self.server is not None and self.cpu is not None and requests > 0:
+            found["cpu_ms_per_call"] = (process_costs.cpu_seconds(self.server.process.pid) - self.cpu) * 1000 / requests
+            wait = process_costs.runqueue_wait_seconds(self.server.process.pid)
+            if self.wait is not None and wait is not None:
+                found["cpu_wait_ms_per_s"] = (wait - self.wait) * 1000 / seconds
+            found.update(self.lags(self.lag, process_costs.lag_histograms(self.server.base_url), ""))
+        if self.probe is not None:
+            found.update(self.lags(self.idle, process_costs.lag_histograms(self.probe.base_url), "idle_"))
+        return found
+
+
 def measure_target(
     target: Target, args: argparse.Namespace, script_dir: Path, probe: Server | None = None
 ) -> dict[str, Any]:
@@ -397,28 +443,12 @@ def measure_target(
         run_wrk(target.request, connections=args.connections, seconds=args.warmup, script_dir=script_dir)
     runs: dict[str, Any] = {}
     for connections in counts:
-        server = target.server
-        lag_before = process_costs.lag_buckets(server.base_url) if server is not None else None
-        probe_before = process_costs.lag_buckets(probe.base_url) if probe is not None else None
-        cpu_before = process_costs.cpu_seconds(server.process.pid) if server is not None else None
-        wait_before = process_costs.runqueue_wait_seconds(server.process.pid) if server is not None else None
+        window = Window(target.server, probe)
         if target.floor is not None:
             result = target.floor(connections, args.duration, args.warmup if target.warmup else 0)
         else:
             result = run_wrk(target.request, connections=connections, seconds=args.duration, script_dir=script_dir)
-        run = result.as_dict()
-        if server is not None and cpu_before is not None and result.requests > 0:
-            run["cpu_ms_per_call"] = (
-                (process_costs.cpu_seconds(server.process.pid) - cpu_before) * 1000 / result.requests
-            )
-            wait_after = process_costs.runqueue_wait_seconds(server.process.pid)
-            if wait_before is not None and wait_after is not None:
-                run["cpu_wait_ms_per_s"] = (wait_after - wait_before) * 1000 / args.duration
-            lag = process_costs.largest_lag_bound(lag_before, process_costs.lag_buckets(server.base_url))
-            run["loop_lag_max_bound_s"] = "inf" if lag == float("inf") else lag
-        if probe is not None:
-            idle = process_costs.largest_lag_bound(probe_before, process_costs.lag_buckets(probe.base_url))
-            run["idle_loop_lag_max_bound_s"] = "inf" if idle == float("inf") else idle
+        run = {**result.as_dict(), **window.close(result.requests, args.duration)}
         print(f"  {target.key:14} c={connections}: {summary(result)}", flush=True)
         runs[str(connections)] = run
     return {
@@ -431,9 +461,12 @@ def measure_target(
     }
 
 
-def measure_slow_calls(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
-    """200 concurrent connections to the slow upstream, directly and through ``POST /v1/do``; during the
-    second, one connection on ``GET /v1/commands`` of the same proxy (the catalog must stay fast)."""
+def measure_slow_calls(
+    by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path, probe: Server
+) -> dict[str, Any]:
+    """200 concurrent connections to the slow upstream: directly; through ``POST /v1/do`` alone (the
+    proxy's CPU per slow call); through it again with one connection on ``GET /v1/commands`` of the same
+    proxy meanwhile (the catalog must stay fast), the proxy's and the idle loop's lag read over it."""
     slow_url = by_name["upstream_slow"].base_url + UPSTREAM_PATH
     embedded = by_name["embedded"]
     do_url = f"{embedded.base_url}/v1/do/{GET_COMMAND}"
@@ -442,6 +475,11 @@ def measure_slow_calls(by_name: dict[str, Server], args: argparse.Namespace, scr
     seconds = max(args.duration, 10.0)
     direct = run_wrk(Request(slow_url), connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
     print(f"  slow direct    c={SLOW_CONNECTIONS}: {summary(direct)}", flush=True)
+    request = Request(do_url, "POST", body)
+    window = Window(embedded, probe)
+    alone = run_wrk(request, connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
+    alone_costs = window.close(alone.requests, seconds)
+    print(f"  slow via /v1/do c={SLOW_CONNECTIONS}: {summary(alone)}", flush=True)
     with ThreadPoolExecutor(1) as pool:
         catalog = pool.submit(
             run_wrk,
@@ -450,19 +488,48 @@ def measure_slow_calls(by_name: dict[str, Server], args: argparse.Namespace, scr
             seconds=seconds - 2,
             script_dir=script_dir,
         )
-        cpu_before = process_costs.cpu_seconds(embedded.process.pid)
-        proxied = run_wrk(
-            Request(do_url, "POST", body), connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir
-        )
-        cpu = process_costs.cpu_seconds(embedded.process.pid) - cpu_before
+        window = Window(embedded, probe)
+        proxied = run_wrk(request, connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
+        costs = window.close(proxied.requests, seconds)
         during = catalog.result()
     print(f"  slow via /v1/do c={SLOW_CONNECTIONS}: {summary(proxied)}; /v1/commands meanwhile: {summary(during)}")
     return {
         "label": SLOW_LABEL,
         "direct": direct.as_dict(),
-        "proxied": {**proxied.as_dict(), "cpu_ms_per_call": cpu * 1000 / max(proxied.requests, 1)},
+        "alone": {**alone.as_dict(), **alone_costs},
+        "proxied": {**proxied.as_dict(), **costs},
         "catalog_during": during.as_dict(),
     }
+
+
+def measure_slow_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
+    """py-spy on the embedded worker during the slow-call scenario with the catalog requests meanwhile
+    (its own run: the profiler's pauses would be in the measured lag)."""
+    embedded = by_name["embedded"]
+    workers = process_costs.worker_pids(embedded.process.pid)
+    if not workers:
+        return {"label": SLOW_PROFILE_LABEL, "error": "no worker process found"}
+    request = Request(
+        f"{embedded.base_url}/v1/do/{GET_COMMAND}",
+        "POST",
+        json.dumps({"url": by_name["upstream_slow"].base_url + UPSTREAM_PATH}),
+    )
+    seconds = max(args.duration, 4.0)
+    with ThreadPoolExecutor(2) as pool:
+        load = pool.submit(run_wrk, request, connections=SLOW_CONNECTIONS, seconds=seconds + 2, script_dir=script_dir)
+        catalog = pool.submit(
+            run_wrk,
+            Request(f"{embedded.base_url}/v1/commands"),
+            connections=1,
+            seconds=seconds + 2,
+            script_dir=script_dir,
+        )
+        time.sleep(1.0)
+        found = profile_do.record(workers[0], seconds, script_dir / "slow-profile.raw")
+        load.result(), catalog.result()
+    top = ", ".join(f"{package} {share:.0%}" for package, share in found.get("shares", [])[:6])
+    print(f"  slow-profile: {found.get('samples', 0)} samples: {top or found.get('error')}", flush=True)
+    return {"label": SLOW_PROFILE_LABEL, **found}
 
 
 def measure_profile(
@@ -639,7 +706,8 @@ def run_benchmarks(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         )
         probe = by_name["lag_probe"]
         results = {t.key: measure_target(t, args, work_dir, probe) for t in build_targets(by_name, pg_dsn)}
-        results["slow_calls"] = measure_slow_calls(by_name, args, work_dir)
+        results["slow_calls"] = measure_slow_calls(by_name, args, work_dir, probe)
+        results["slow_profile"] = measure_slow_profile(by_name, args, work_dir)
         results["do_profile"] = measure_do_profile(by_name, args, work_dir)
         results["hop_profile"] = measure_hop_profile(by_name, args, work_dir)
         results["catalog_profile"] = measure_catalog_profile(by_name, args, work_dir)
@@ -697,7 +765,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     md_path, raw_path = write_results(run, args.out_dir)
     print(f"\n{report.ratios_text(run)}\nwrote {md_path} and {raw_path} in {run['elapsed_s']} s")
     failed = 0
-    for key in ("ready_to_listed", "large_bodies", "do_profile", "hop_profile", "catalog_profile", "startup_profile"):
+    profiles = ("do_profile", "hop_profile", "catalog_profile", "slow_profile", "startup_profile")
+    for key in ("ready_to_listed", "large_bodies", *profiles):
         scenario = run["scenarios"].get(key, {})
         if "error" in scenario:
             print(f"{key} failed: {scenario['error']}", file=sys.stderr)
