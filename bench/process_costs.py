@@ -6,6 +6,8 @@
 - Waiting for a CPU: the time the tree's threads were runnable but not running (the second field of
   ``/proc/<pid>/task/<tid>/schedstat``), per second of a run: how much the 2 cores shared with wrk and
   the other servers held a server back. A loop lag well beyond the idle loop's comes with it.
+- Taken by the hypervisor: the machine's ``steal`` time (``/proc/stat``, in 10 ms ticks) over a run,
+  summed over its CPUs: time a virtual CPU did not run although the kernel had work on it.
 - Memory: a process's resident set (``VmRSS``).
 - Event loop lag: the proxy's ``connector_proxy_event_loop_lag_seconds`` histogram read before and
   after a run (and ``connector_proxy_event_loop_own_lag_seconds``, the same samples less the loop
@@ -61,6 +63,17 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
     return total / CLOCK_TICKS
+
+
+def steal_seconds() -> float | None:
+    """CPU seconds the hypervisor took from this virtual machine since boot, summed over its CPUs (the
+    ``steal`` column of ``/proc/stat``; None where it is not kept). A process the hypervisor stops is
+    neither running nor waiting as far as the kernel knows: its time passes as if it ran."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def runqueue_wait_seconds(pid: int) -> float | None:

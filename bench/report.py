@@ -409,12 +409,12 @@ def ready_row(scenario: dict[str, Any]) -> str:
     """Ready -> listed: p50/p90/max are the median, p90 and maximum over the Connectors; requests is how many
     were timed; errors are the ones not listed in time; bytes is the catalog's size at the end."""
     if "error" in scenario:
-        return f"| {scenario['label']} | — | — | failed | — | — | — | — | — | — | — | — | — |"
+        return f"| {scenario['label']} | — | — | failed | — | — | — | — | — | — | — | — | — | — |"
     summary = scenario["summary_ms"]
     return (
         f"| {scenario['label']} | — | — | {fmt_ms(summary['median'])} | {fmt_ms(summary['p90'])} | — "
         f"| {fmt_ms(summary['max'])} | {scenario['count']:,} | {scenario['timeouts']} "
-        f"| {scenario['catalog_bytes_at_end']:,} | — | — | — |"
+        f"| {scenario['catalog_bytes_at_end']:,} | — | — | — | — |"
     )
 
 
@@ -422,8 +422,8 @@ def results_table(run: Run) -> list[str]:
     lines = [
         "| scenario | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | requests | errors + non-2xx "
         "| response bytes | server CPU ms/call | waiting for a CPU ms/s | loop lag max | own loop lag max "
-        "| idle loop's lag max |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| idle loop's lag max | VM steal ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, scenario in run["scenarios"].items():
         if key in OWN_SECTIONS:
@@ -439,7 +439,7 @@ def results_table(run: Run) -> list[str]:
                 f"| {result['requests']:,} | {problems} | {scenario['check']['bytes']:,} "
                 f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_wait(result.get('cpu_wait_ms_per_s'))} "
                 f"| {fmt_lag(result.get('loop_lag_max_bound_s'))} | {fmt_lag(result.get('own_loop_lag_max_bound_s'))} "
-                f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} |"
+                f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} | {fmt_steal(result.get('steal_ms'))} |"
             )
     return lines
 
@@ -463,8 +463,13 @@ def slow_row(name: str, result: dict[str, Any]) -> str:
         f"| {fmt_ms(result.get('cpu_ms_per_call'))} | {fmt_wait(result.get('cpu_wait_ms_per_s'))} "
         f"| {fmt_lag(result.get('loop_lag_max_bound_s'))} | {fmt_share(result.get('loop_lag_share_late'))} "
         f"| {fmt_lag(result.get('own_loop_lag_max_bound_s'))} | {fmt_share(result.get('own_loop_lag_share_late'))} "
-        f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} | {fmt_share(result.get('idle_loop_lag_share_late'))} |"
+        f"| {fmt_lag(result.get('idle_loop_lag_max_bound_s'))} | {fmt_share(result.get('idle_loop_lag_share_late'))} "
+        f"| {fmt_steal(result.get('steal_ms'))} |"
     )
+
+
+def fmt_steal(value: Any) -> str:
+    return "—" if value is None else f"{value:,.0f}"
 
 
 def fmt_share(value: Any) -> str:
@@ -489,13 +494,15 @@ def slow_section(slow: dict[str, Any]) -> list[str]:
         "the share of its samples more than 10 ms late; **own** the same samples less the time the worker's thread "
         "waited for a CPU since the task went to sleep (`connector_proxy_event_loop_own_lag_seconds`): the pauses "
         "the worker caused itself; **idle loop** the same for the idle probe loop "
-        "(`bench/lag_probe.py`) over the same run: the machine's own share. wrk 4.1 adds synthetic samples to "
+        "(`bench/lag_probe.py`) over the same run: the machine's own share; **VM steal** the time the hypervisor "
+        "took from the machine's CPUs meanwhile (it counts as the worker's own lag when it stops the worker). "
+        "wrk 4.1 adds synthetic samples to "
         "the latencies after a stall, so one pause on the single catalog connection weighs on its p99 as "
         "many requests would.",
         "",
         "| run | req/s | p50 ms | p99 ms | max ms | requests | errors + non-2xx | server CPU ms/call "
-        "| CPU wait ms/s | loop lag | late | own loop lag | own late | idle loop lag | idle late |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU wait ms/s | loop lag | late | own loop lag | own late | idle loop lag | idle late | VM steal ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         slow_row("direct", slow["direct"]),
     ]
     if "alone" in slow:

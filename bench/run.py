@@ -395,7 +395,8 @@ LATE_S = 0.01  # the loop-lag target: a sample later than this is a pause over i
 class Window:
     """What ``server`` (its process tree) and the idle ``probe`` loop did between opening the window and
     :meth:`close`: CPU per call, time spent waiting for a CPU, and for each loop-lag histogram the
-    largest lag and the share of samples over 10 ms, for each of them that is given."""
+    largest lag and the share of samples over 10 ms, for each of them that is given; and the time the
+    hypervisor took from the machine meanwhile."""
 
     LAGS = ((process_costs.LAG, "loop_lag"), (process_costs.OWN_LAG, "own_loop_lag"))
 
@@ -405,6 +406,7 @@ class Window:
         self.idle = process_costs.lag_histograms(probe.base_url) if probe is not None else {}
         self.cpu = process_costs.cpu_seconds(server.process.pid) if server is not None else None
         self.wait = process_costs.runqueue_wait_seconds(server.process.pid) if server is not None else None
+        self.steal = process_costs.steal_seconds()
 
     @classmethod
     def lags(
@@ -421,6 +423,9 @@ class Window:
 
     def close(self, requests: int, seconds: float) -> dict[str, Any]:
         found: dict[str, Any] = {}
+        steal = process_costs.steal_seconds()
+        if steal is not None and self.steal is not None:
+            found["steal_ms"] = (steal - self.steal) * 1000
         if self.server is not None and self.cpu is not None and requests > 0:
             found["cpu_ms_per_call"] = (process_costs.cpu_seconds(self.server.process.pid) - self.cpu) * 1000 / requests
             wait = process_costs.runqueue_wait_seconds(self.server.process.pid)
