@@ -47,6 +47,7 @@ GZIP_HEADERS = (("Accept-Encoding", "gzip, deflate"),)
 READY_TIMEOUT_S = 180.0
 SLOW_UPSTREAM_S = 0.5  # the concurrency scenario's upstream answers each request this late
 SLOW_CONNECTIONS = 200
+SETTLE_S = 2.0  # the slow-call runs' lag is also read from this second on: the 200 connections are open
 STARTUP_REPEAT = 5
 SLOW_LABEL = f"{SLOW_CONNECTIONS} concurrent calls to an upstream answering in {SLOW_UPSTREAM_S * 1000:g} ms"
 PROFILE_LABEL = "where the embedded worker's time goes during /v1/do at 4 connections (py-spy)"
@@ -466,6 +467,26 @@ def measure_target(
     }
 
 
+def observed_slow_run(
+    request: Request, server: Server, probe: Server, seconds: float, script_dir: Path
+) -> tuple[Measurement, dict[str, Any], dict[str, Any]]:
+    """wrk's 200 connections on ``request``; what ``server`` and ``probe`` did over the whole run and
+    their lags and the steal time from ``SETTLE_S`` on, once the 200 connections and the upstream
+    connections they need are open (wrk opens them all at once: a burst of its own)."""
+    with ThreadPoolExecutor(1) as pool:
+        whole = Window(server, probe)
+        load = pool.submit(run_wrk, request, connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
+        time.sleep(SETTLE_S)
+        settled = Window(server, probe)
+        result = load.result()
+    later = settled.close(result.requests, seconds - SETTLE_S)
+    return (
+        result,
+        whole.close(result.requests, seconds),
+        {k: v for k, v in later.items() if "lag" in k or k == "steal_ms"},
+    )
+
+
 def measure_slow_calls(
     by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path, probe: Server
 ) -> dict[str, Any]:
@@ -481,9 +502,7 @@ def measure_slow_calls(
     direct = run_wrk(Request(slow_url), connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
     print(f"  slow direct    c={SLOW_CONNECTIONS}: {summary(direct)}", flush=True)
     request = Request(do_url, "POST", body)
-    window = Window(embedded, probe)
-    alone = run_wrk(request, connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
-    alone_costs = window.close(alone.requests, seconds)
+    alone, alone_costs, alone_settled = observed_slow_run(request, embedded, probe, seconds, script_dir)
     print(f"  slow via /v1/do c={SLOW_CONNECTIONS}: {summary(alone)}", flush=True)
     with ThreadPoolExecutor(1) as pool:
         catalog = pool.submit(
@@ -493,16 +512,17 @@ def measure_slow_calls(
             seconds=seconds - 2,
             script_dir=script_dir,
         )
-        window = Window(embedded, probe)
-        proxied = run_wrk(request, connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
-        costs = window.close(proxied.requests, seconds)
+        proxied, costs, settled = observed_slow_run(request, embedded, probe, seconds, script_dir)
         during = catalog.result()
     print(f"  slow via /v1/do c={SLOW_CONNECTIONS}: {summary(proxied)}; /v1/commands meanwhile: {summary(during)}")
     return {
         "label": SLOW_LABEL,
         "direct": direct.as_dict(),
         "alone": {**alone.as_dict(), **alone_costs},
+        "alone_settled": alone_settled,
         "proxied": {**proxied.as_dict(), **costs},
+        "proxied_settled": settled,
+        "settle_s": SETTLE_S,
         "catalog_during": during.as_dict(),
     }
 
