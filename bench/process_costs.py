@@ -35,7 +35,10 @@ import servers
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LAG = "connector_proxy_event_loop_lag_seconds"
 OWN_LAG = "connector_proxy_event_loop_own_lag_seconds"  # the lag less the loop thread's waits for a CPU
-_BUCKET = r'^{}_bucket\{{le="([^"]+)"\}} ([0-9.e+]+)$'
+_BUCKETS = {
+    metric: re.compile(rf'^{re.escape(metric)}_bucket\{{le="([^"]+)"\}} ([0-9.e+]+)$', re.MULTILINE)
+    for metric in (LAG, OWN_LAG)
+}
 STARTUP_POLL_S = 0.005
 
 
@@ -123,8 +126,7 @@ def lag_histograms(base_url: str) -> dict[str, dict[float, float]]:
         return {}
     text = body.decode()
     found: dict[str, dict[float, float]] = {}
-    for metric in (LAG, OWN_LAG):
-        pattern = re.compile(_BUCKET.format(re.escape(metric)), re.MULTILINE)
+    for metric, pattern in _BUCKETS.items():
         buckets = {float(bound): float(count) for bound, count in pattern.findall(text)}
         if buckets:
             found[metric] = buckets

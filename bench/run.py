@@ -495,13 +495,11 @@ def measure_slow_calls(
     proxy meanwhile (the catalog must stay fast), the proxy's and the idle loop's lag read over it."""
     slow_url = by_name["upstream_slow"].base_url + UPSTREAM_PATH
     embedded = by_name["embedded"]
-    do_url = f"{embedded.base_url}/v1/do/{GET_COMMAND}"
-    body = json.dumps({"url": slow_url})
-    check_do(do_url, body, servers.get(slow_url)[1])
+    request = get_to_upstream(embedded, by_name["upstream_slow"])
+    check_do(request.url, request.body or "", servers.get(slow_url)[1])
     seconds = max(args.duration, 10.0)
     direct = run_wrk(Request(slow_url), connections=SLOW_CONNECTIONS, seconds=seconds, script_dir=script_dir)
     print(f"  slow direct    c={SLOW_CONNECTIONS}: {summary(direct)}", flush=True)
-    request = Request(do_url, "POST", body)
     alone, alone_costs, alone_settled = observed_slow_run(request, embedded, probe, seconds, script_dir)
     print(f"  slow via /v1/do c={SLOW_CONNECTIONS}: {summary(alone)}", flush=True)
     with ThreadPoolExecutor(1) as pool:
@@ -534,39 +532,32 @@ def measure_slow_profile(by_name: dict[str, Server], args: argparse.Namespace, s
     workers = process_costs.worker_pids(embedded.process.pid)
     if not workers:
         return {"label": SLOW_PROFILE_LABEL, "error": "no worker process found"}
-    request = Request(
-        f"{embedded.base_url}/v1/do/{GET_COMMAND}",
-        "POST",
-        json.dumps({"url": by_name["upstream_slow"].base_url + UPSTREAM_PATH}),
-    )
-    seconds = max(args.duration, 4.0)
-    with ThreadPoolExecutor(2) as pool:
-        load = pool.submit(run_wrk, request, connections=SLOW_CONNECTIONS, seconds=seconds + 2, script_dir=script_dir)
-        catalog = pool.submit(
-            run_wrk,
-            Request(f"{embedded.base_url}/v1/commands"),
-            connections=1,
-            seconds=seconds + 2,
-            script_dir=script_dir,
-        )
-        time.sleep(1.0)
-        found = profile_do.record(workers[0], seconds, script_dir / "slow-profile.raw")
-        load.result(), catalog.result()
-    top = ", ".join(f"{package} {share:.0%}" for package, share in found.get("shares", [])[:6])
-    print(f"  slow-profile: {found.get('samples', 0)} samples: {top or found.get('error')}", flush=True)
-    return {"label": SLOW_PROFILE_LABEL, **found}
+    loads = [
+        (get_to_upstream(embedded, by_name["upstream_slow"]), SLOW_CONNECTIONS),
+        (Request(f"{embedded.base_url}/v1/commands"), 1),
+    ]
+    return measure_profile(workers[0], loads, SLOW_PROFILE_LABEL, "slow-profile", args, script_dir)
 
 
 def measure_profile(
-    pid: int, request: Request, label: str, name: str, args: argparse.Namespace, script_dir: Path
+    pid: int,
+    loads: Sequence[tuple[Request, int]],
+    label: str,
+    name: str,
+    args: argparse.Namespace,
+    script_dir: Path,
 ) -> dict[str, Any]:
-    """py-spy on process ``pid`` while wrk sends ``request`` at the throughput connections."""
+    """py-spy on process ``pid`` while wrk sends each of ``loads`` (a request, at that many connections)."""
     seconds = max(args.duration, 4.0)
-    with ThreadPoolExecutor(1) as pool:
-        load = pool.submit(run_wrk, request, connections=args.connections, seconds=seconds + 2, script_dir=script_dir)
+    with ThreadPoolExecutor(len(loads)) as pool:
+        running = [
+            pool.submit(run_wrk, request, connections=connections, seconds=seconds + 2, script_dir=script_dir)
+            for request, connections in loads
+        ]
         time.sleep(1.0)
         found = profile_do.record(pid, seconds, script_dir / f"{name}.raw")
-        load.result()
+        for load in running:
+            load.result()
     top = ", ".join(f"{package} {share:.0%}" for package, share in found.get("shares", [])[:6])
     print(f"  {name}: {found.get('samples', 0)} samples: {top or found.get('error')}", flush=True)
     return {"label": label, **found}
@@ -586,21 +577,23 @@ def measure_do_profile(by_name: dict[str, Server], args: argparse.Namespace, scr
     workers = process_costs.worker_pids(embedded.process.pid)
     if not workers:
         return {"label": PROFILE_LABEL, "error": "no worker process found"}
-    return measure_profile(workers[0], request, PROFILE_LABEL, "do-profile", args, script_dir)
+    return measure_profile(workers[0], [(request, args.connections)], PROFILE_LABEL, "do-profile", args, script_dir)
 
 
 def measure_hop_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
     """The front proxy (one process) during the Kubernetes-mode hop to the embedded proxy."""
     front = by_name["federated"]
     request = get_to_upstream(front, by_name["upstream"])
-    return measure_profile(front.process.pid, request, HOP_PROFILE_LABEL, "hop-profile", args, script_dir)
+    loads = [(request, args.connections)]
+    return measure_profile(front.process.pid, loads, HOP_PROFILE_LABEL, "hop-profile", args, script_dir)
 
 
 def measure_catalog_profile(by_name: dict[str, Server], args: argparse.Namespace, script_dir: Path) -> dict[str, Any]:
     """The 500-Connector proxy (one process) serving its 10,000-command catalog gzip-encoded."""
     cluster = by_name["scale"]
     request = Request(f"{cluster.base_url}/v1/commands", headers=GZIP_HEADERS)
-    return measure_profile(cluster.process.pid, request, CATALOG_PROFILE_LABEL, "catalog-profile", args, script_dir)
+    loads = [(request, args.connections)]
+    return measure_profile(cluster.process.pid, loads, CATALOG_PROFILE_LABEL, "catalog-profile", args, script_dir)
 
 
 def measure_startup_profile(args: argparse.Namespace) -> dict[str, Any]:
